@@ -1,0 +1,74 @@
+"""Render the roles' templates in Python: the commands a host runs, exactly as Ansible renders them.
+
+Ansible's template module uses Jinja2 with trim_blocks on and lstrip_blocks off; this
+environment matches, so `netlab explain`, the netns fast path and the Ansible role agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import jinja2
+
+from netlab.hostvars import host_vars
+from netlab.model import Lab
+from netlab.resources import overlay_templates_dir, underlay_templates_dir
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(overlay_templates_dir()), str(underlay_templates_dir())]),
+        trim_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # shell commands, not HTML
+    )
+
+
+def render_template(name: str, variables: dict[str, Any]) -> str:
+    return _environment().get_template(name).render(**variables)
+
+
+@dataclass(frozen=True)
+class HostScript:
+    """The commands that configure one host, split into the underlay and the overlay part."""
+
+    host: str
+    underlay: str
+    overlay: str
+
+    @property
+    def commands(self) -> list[str]:
+        return command_lines(self.underlay) + command_lines(self.overlay)
+
+
+def command_lines(script: str) -> list[str]:
+    return [line.strip() for line in script.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def host_script(lab: Lab, host: str, variables: dict[str, Any] | None = None) -> HostScript:
+    hv = {"inventory_hostname": host, "netlab_dir": "/etc/netlab", **host_vars(lab, host)}
+    if variables:
+        hv.update(variables)
+    return HostScript(
+        host,
+        render_template("underlay.sh.j2", hv),
+        render_template("overlay.sh.j2", hv),
+    )
+
+
+def batches(commands: list[str]) -> list[tuple[str, list[str]]]:
+    """Group consecutive commands by tool (`ip`, `bridge`) for `ip -batch` / `bridge -batch`."""
+    out: list[tuple[str, list[str]]] = []
+    for cmd in commands:
+        tool, _, rest = cmd.partition(" ")
+        if tool not in ("ip", "bridge"):
+            raise ValueError(f"not an ip or bridge command: {cmd}")
+        if out and out[-1][0] == tool:
+            out[-1][1].append(rest)
+        else:
+            out.append((tool, [rest]))
+    return out

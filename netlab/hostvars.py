@@ -1,0 +1,50 @@
+"""Per-host variables: the one description of a host that Ansible, explain and netns all render."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from netlab.model import Lab, Tunnel
+
+
+def tunnel_vars(lab: Lab, host: str, tunnel: Tunnel) -> dict[str, Any]:
+    local = lab.hosts[host].ip
+    peers = [lab.hosts[h].ip for h in tunnel.endpoints if h != host]
+    iface = tunnel.interface(host)
+    return {
+        "name": tunnel.name,
+        "type": tunnel.type,
+        "mode": tunnel.effective_mode,
+        "vni": tunnel.vni,
+        "key": tunnel.key,
+        "group": tunnel.group,
+        "ttl": tunnel.ttl,
+        "dstport": tunnel.effective_dstport,
+        "dev": lab.underlay.interface,
+        "local": local,
+        "remote": peers[0] if len(peers) == 1 else None,
+        "peers": peers,
+        "address": str(iface),
+        "family": iface.version,
+        "mtu": tunnel.mtu,
+        "effective_mtu": tunnel.effective_mtu(lab.underlay.mtu),
+        "overhead": tunnel.overhead,
+    }
+
+
+def host_vars(lab: Lab, host: str) -> dict[str, Any]:
+    """Everything the underlay and overlay roles need for `host` (written to host_vars/HOST.yml)."""
+    net = lab.underlay.network
+    ip = ipaddress.IPv4Address(lab.hosts[host].ip)
+    return {
+        "netlab_lab": lab.name,
+        "netlab_underlay": {
+            "name": lab.underlay.name,
+            "interface": lab.underlay.interface,
+            "address": f"{ip}/{net.prefixlen}",
+            "ip": str(ip),
+            "mtu": lab.underlay.mtu,
+        },
+        "netlab_tunnels": [tunnel_vars(lab, host, t) for t in lab.tunnels_of(host)],
+    }

@@ -1,0 +1,68 @@
+"""Bring a lab up, take it down, and find the provider a running lab uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from netlab import catalog
+from netlab.errors import NetlabError
+from netlab.loader import load_lab
+from netlab.model import Lab
+from netlab.providers import choose, provider_class
+from netlab.providers.base import Progress, Provider
+from netlab.state import LabState
+
+
+@dataclass
+class Session:
+    lab: Lab
+    source: str  # the lab file's absolute path
+    provider: Provider
+    why: str  # why this provider was chosen
+
+
+def _load(ref: str) -> tuple[Lab, str]:
+    """The lab named by `ref`; for a lab that is up, also when its file has gone since."""
+    try:
+        path = catalog.resolve(ref)
+    except NetlabError:
+        state = LabState(ref)
+        stored = state.read().get("model") if state.exists else None
+        if stored is None:
+            raise
+        return Lab.model_validate(stored), state.read().get("source", "")
+    return load_lab(path), str(path.resolve())
+
+
+def open_lab(ref: str, requested: str | None = None, *, must_be_up: bool = False) -> Session:
+    lab, source = _load(ref)
+    state = LabState(lab.name)
+    if must_be_up and not state.exists:
+        raise NetlabError(f"lab {lab.name} is not up", hint=f"netlab up {ref}")
+    if state.exists and state.read().get("source") not in (None, source):
+        raise NetlabError(
+            f"a lab named {lab.name} is already up from {state.read().get('source')}",
+            hint=f"netlab down {lab.name} first, or give this lab another name",
+        )
+    name, why = choose(lab, requested, state.provider)
+    return Session(lab, source, provider_class(name)(lab, state), why)
+
+
+def up(session: Session, progress: Progress, via: str = "default") -> None:
+    provider, lab = session.provider, session.lab
+    with provider.state.locked():
+        provider.state.begin(provider.name, session.source)
+        provider.state.set(model=lab.model_dump(mode="json"), phase="creating")
+        provider.create(progress)
+        provider.state.set(phase="configuring")
+        provider.configure(progress, via=via)
+        provider.state.set(phase="up", via=via)
+
+
+def down(session: Session, progress: Progress) -> None:
+    provider = session.provider
+    with provider.state.locked():
+        if provider.state.exists:
+            provider.state.set(phase="destroying")
+        provider.destroy(progress)
+        provider.state.forget()

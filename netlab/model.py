@@ -1,0 +1,183 @@
+"""The lab file format (the public contract teachers write against), as pydantic models.
+
+Structure and ranges are checked by pydantic; rules that relate fields to each other
+(addresses in subnets, endpoint counts, overlaps) live in `netlab.rules`, so that every
+problem in a file is reported together.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from netlab.tunnel_types import TUNNEL_TYPES, TunnelType, TunnelTypeName
+
+CheckName = Literal["ping", "params", "maddr", "fdb", "socket", "mtu", "wire", "isolation"]
+ALL_CHECKS: tuple[str, ...] = CheckName.__args__  # type: ignore[attr-defined]
+
+LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+# Host names become hostnames, Vagrant machine names (Ruby strings), inventory names and
+# namespace names: letters, digits and inner hyphens only, so no quoting is ever needed.
+HOST_NAME_RE = re.compile(r"^[A-Za-z](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
+# Linux interface names: at most 15 characters; we also keep them shell-safe.
+IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,14}$")
+SEGMENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+BOX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
+
+
+def _matching(regex: re.Pattern[str], allowed: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise ValueError(f"{value!r} is not allowed here: use {allowed}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _interface_with_prefix(value: str) -> str:
+    if "/" not in value:
+        raise ValueError(f"{value!r} needs a prefix length, e.g. 192.168.60.4/24 or fd00::1/64")
+    try:
+        ipaddress.ip_interface(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an IP address with prefix length ({exc})") from None
+    return value
+
+
+def _ipv4(value: str) -> str:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address like 192.168.50.4") from None
+    return value
+
+
+def _ipv4_network(value: str) -> str:
+    try:
+        ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(
+            f"{value!r} is not an IPv4 subnet like 192.168.50.0/24 ({exc})"
+        ) from None
+    return value
+
+
+LabName = Annotated[
+    str, _matching(LAB_NAME_RE, "a lowercase letter, then up to 15 of a-z, 0-9 and '-'")
+]
+HostName = Annotated[
+    str,
+    _matching(HOST_NAME_RE, "letters, digits and inner '-', starting with a letter, at most 32"),
+]
+InterfaceName = Annotated[
+    str,
+    _matching(IFNAME_RE, "a letter, then up to 14 of letters, digits, '_', '.', '-' (Linux allows 15)"),
+]
+SegmentName = Annotated[
+    str, _matching(SEGMENT_NAME_RE, "letters, digits, '_', '.', '-', at most 32 characters")
+]
+BoxName = Annotated[str, _matching(BOX_RE, "a Vagrant box name like ubuntu/jammy64")]
+IPv4Text = Annotated[str, AfterValidator(_ipv4)]
+IPv4NetworkText = Annotated[str, AfterValidator(_ipv4_network)]
+InterfaceAddress = Annotated[str, AfterValidator(_interface_with_prefix)]
+Mtu = Annotated[int, Field(ge=576, le=9000)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Underlay(Strict):
+    """The one shared L2 segment every host is plugged into (VirtualBox's internal network)."""
+
+    name: SegmentName = Field(description="name of the segment (VirtualBox internal network)")
+    subnet: IPv4NetworkText = Field(description="IPv4 subnet of the underlay, e.g. 192.168.50.0/24")
+    interface: InterfaceName = Field(
+        default="enp0s8", description="name of the underlay NIC inside every host"
+    )
+    mtu: Mtu = Field(default=1500, description="MTU of the underlay NIC")
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.subnet)
+
+
+class Host(Strict):
+    ip: IPv4Text = Field(description="the host's underlay address, inside underlay.subnet")
+    box: BoxName | None = Field(default=None, description="Vagrant box for this host only")
+
+
+class Tunnel(Strict):
+    name: InterfaceName = Field(description="the tunnel device's name on every endpoint")
+    type: TunnelTypeName = Field(description="vxlan | geneve | gre | gretap | ipip | sit")
+    vni: Annotated[int, Field(ge=1, le=16777215)] | None = Field(
+        default=None, description="vxlan/geneve: the network identifier, 1..16777215"
+    )
+    key: Annotated[int, Field(ge=0, le=4294967295)] | None = Field(
+        default=None, description="gre/gretap: optional key, 0..4294967295"
+    )
+    mode: Literal["p2p", "multicast", "flood"] | None = Field(
+        default=None,
+        description="vxlan only: p2p (default without group), multicast (default with group), "
+        "flood (static head-end replication to every peer)",
+    )
+    group: IPv4Text | None = Field(default=None, description="multicast group, in 224.0.0.0/4")
+    ttl: Annotated[int, Field(ge=1, le=255)] | None = Field(
+        default=None, description="TTL of the outer packets, 1..255"
+    )
+    dstport: Annotated[int, Field(ge=1, le=65535)] | None = Field(
+        default=None, description="UDP port (vxlan default 4789, geneve 6081)"
+    )
+    mtu: Mtu | None = Field(
+        default=None, description="tunnel MTU; default: underlay MTU minus encapsulation"
+    )
+    endpoints: dict[HostName, InterfaceAddress] = Field(
+        description="host name -> the host's address on this tunnel, with prefix length"
+    )
+
+    @property
+    def kind(self) -> TunnelType:
+        return TUNNEL_TYPES[self.type]
+
+    @property
+    def effective_mode(self) -> str:
+        if self.type != "vxlan":
+            return "p2p"
+        if self.mode:
+            return self.mode
+        return "multicast" if self.group else "p2p"
+
+    @property
+    def effective_dstport(self) -> int | None:
+        return self.dstport if self.dstport is not None else self.kind.default_dstport
+
+    @property
+    def overhead(self) -> int:
+        return self.kind.overhead(self.key)
+
+    def effective_mtu(self, underlay_mtu: int) -> int:
+        return self.mtu if self.mtu is not None else underlay_mtu - self.overhead
+
+    def interface(self, host: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+        return ipaddress.ip_interface(self.endpoints[host])
+
+
+class Lab(Strict):
+    """A lab: hosts on one underlay segment and the overlays on top of it."""
+
+    name: LabName = Field(description="prefixes everything netlab creates")
+    title: str = Field(default="", max_length=120, description="one line shown by netlab list")
+    description: str = Field(default="", description="what the lab teaches and what to look at")
+    box: BoxName | None = Field(default=None, description="Vagrant box (virtualbox/libvirt)")
+    underlay: Underlay
+    hosts: dict[HostName, Host] = Field(min_length=1)
+    tunnels: list[Tunnel] = Field(min_length=1)
+    checks: list[CheckName] | None = Field(
+        default=None, description="checks netlab verify runs; default: every check that applies"
+    )
+
+    def tunnels_of(self, host: str) -> list[Tunnel]:
+        return [t for t in self.tunnels if host in t.endpoints]

@@ -1,0 +1,79 @@
+"""Provider registry and the choice of provider for a lab."""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+from netlab.errors import NetlabError
+from netlab.model import Lab
+from netlab.providers.base import Availability, Provider
+from netlab.render import RenderOptions
+
+PROVIDER_NAMES = ("virtualbox", "libvirt", "qemu", "netns")
+
+
+def provider_class(name: str) -> type[Provider]:
+    if name == "netns":
+        from netlab.providers.netns import NetnsProvider
+
+        return NetnsProvider
+    if name in PROVIDER_NAMES:
+        raise NetlabError(
+            f"provider {name} cannot bring labs up in this version of netlab",
+            hint=f"use --provider netns, or `netlab render LAB --provider {name}` for its files",
+        )
+    raise NetlabError(f"unknown provider {name!r}", hint=f"use one of: {', '.join(PROVIDER_NAMES)}")
+
+
+def choose(lab: Lab, requested: str | None, remembered: str | None) -> tuple[str, str]:
+    """(provider, why): --provider, else the lab's running provider, else NETLAB_PROVIDER, else
+    the first provider that can run this lab here."""
+    if requested:
+        if remembered and remembered != requested:
+            raise NetlabError(
+                f"lab {lab.name} is up with provider {remembered}, not {requested}",
+                hint=f"netlab down {lab.name} first, or drop --provider",
+            )
+        return requested, "asked for with --provider"
+    if remembered:
+        return remembered, f"lab {lab.name} is up with it"
+    env = os.environ.get("NETLAB_PROVIDER")
+    if env:
+        if env not in PROVIDER_NAMES:
+            raise NetlabError(f"NETLAB_PROVIDER={env} is not a provider",
+                              hint=f"use one of: {', '.join(PROVIDER_NAMES)}")
+        return env, "from NETLAB_PROVIDER"
+    reasons = []
+    for name in ("netns",):
+        cls = provider_class(name)
+        avail: Availability = cls.availability(lab)
+        if avail.ok:
+            return name, avail.reason
+        reasons.append(f"{name}: {avail.reason}")
+    raise NetlabError(
+        f"no provider can run lab {lab.name} on this machine ({'; '.join(reasons)})",
+        hint="run `netlab doctor` to see what each provider needs",
+    )
+
+
+def underlay_mcast(lab_name: str) -> tuple[str, int]:
+    """A multicast group and port for the lab's private L2 segment (QEMU socket / libvirt mcast)."""
+    h = zlib.crc32(lab_name.encode())
+    return f"239.255.{(h >> 8) & 0xFF}.{h & 0xFF or 1}", 40000 + (h >> 16) % 20000
+
+
+def render_options(provider: str, lab: Lab, box: str | None = None) -> RenderOptions:
+    """How `netlab render` writes a lab for `provider` (before anything runs)."""
+    if provider not in PROVIDER_NAMES:
+        raise NetlabError(f"unknown provider {provider!r}", hint=f"use one of: {', '.join(PROVIDER_NAMES)}")
+    opts = RenderOptions(provider=provider, box=box, mcast=underlay_mcast(lab.name))
+    if provider == "netns":
+        from netlab.providers.netns import NetnsProvider
+        from netlab.state import LabState
+
+        p = NetnsProvider(lab, LabState(lab.name))
+        opts.connection = {h: p.ansible_connection(h) for h in lab.hosts}
+        opts.group_vars = p.ansible_group_vars()
+        opts.connection_plugins = True
+    return opts

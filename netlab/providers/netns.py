@@ -1,0 +1,261 @@
+"""The netns provider: one network namespace per host, a bridge in a switch namespace as the wire.
+
+Nothing is created in the machine's own namespace: the veth pairs are made inside the switch
+namespace, their host ends moved straight into each host's namespace as the underlay NIC.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from netlab.commands import batches, host_script
+from netlab.errors import NetlabError, ToolMissing
+from netlab.model import Lab
+from netlab.providers.base import Availability, HostStatus, Progress, Provider
+from netlab.state import Resource
+
+BRIDGE = "underlay"
+
+# How to create a throw-away device of each type, to learn whether this kernel has it.
+_PROBES = {
+    "vxlan": "type vxlan id 1 dstport 4789",
+    "geneve": "type geneve id 1 remote 192.0.2.1",
+    "gre": "type gre local 192.0.2.2 remote 192.0.2.1",
+    "gretap": "type gretap local 192.0.2.2 remote 192.0.2.1",
+    "ipip": "type ipip local 192.0.2.2 remote 192.0.2.1",
+    "sit": "type sit local 192.0.2.2 remote 192.0.2.1",
+}
+
+
+def namespace(lab: str, host: str) -> str:
+    # '.' cannot appear in lab or host names, so no two labs' names can collide.
+    return f"netlab.{lab}.{host}"
+
+
+def switch_namespace(lab: str) -> str:
+    return f"netlab.{lab}._switch"
+
+
+def switch_port(lab: str, index: int) -> str:
+    suffix = f"-{index}"
+    return lab[: 15 - len(suffix)] + suffix
+
+
+@cache
+def kernel_tunnel_types() -> frozenset[str]:
+    """Tunnel types this kernel can create, probed in a throw-away namespace (`unshare -n`)."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        return frozenset()
+    script = "; ".join(
+        f"ip link add p{i} {args} >/dev/null 2>&1 && echo {kind}"
+        for i, (kind, args) in enumerate(_PROBES.items())
+    )
+    proc = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True)
+    return frozenset(proc.stdout.split())
+
+
+def _ip(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["ip", *args], input=input, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        cmd = "ip " + " ".join(args)
+        detail = proc.stderr.strip() or proc.stdout.strip()
+        raise NetlabError(f"{cmd} failed: {detail}" + (f"\n  input:\n{input}" if input else ""))
+    return proc
+
+
+def existing_namespaces() -> set[str]:
+    proc = _ip("-j", "netns", "list", check=False)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return set()
+    return {entry["name"] for entry in json.loads(proc.stdout)}
+
+
+class NetnsProvider(Provider):
+    name = "netns"
+    description = "Linux network namespaces: a lab in well under a second, no VMs"
+
+    @classmethod
+    def availability(cls, lab: Lab | None = None) -> Availability:
+        if not sys.platform.startswith("linux"):
+            return Availability(False, "network namespaces exist only on Linux", "use --provider qemu")
+        if os.geteuid() != 0:
+            return Availability(False, "needs root to create namespaces", "run netlab as root (sudo)")
+        for tool, package in (("ip", "iproute2"), ("unshare", "util-linux")):
+            if shutil.which(tool) is None:
+                return Availability(False, f"{tool} is not installed", f"apt-get install {package}")
+        if lab is not None:
+            missing = sorted({t.type for t in lab.tunnels} - kernel_tunnel_types())
+            if missing:
+                return Availability(
+                    False,
+                    f"this kernel has no {', '.join(missing)}",
+                    "use --provider qemu: its VMs run their own kernel with every tunnel type",
+                )
+        return Availability(True, "root on Linux, and the kernel has the lab's tunnel types")
+
+    # -- names -------------------------------------------------------------------------------
+    def ns(self, host: str) -> str:
+        return namespace(self.lab.name, host)
+
+    @property
+    def switch(self) -> str:
+        return switch_namespace(self.lab.name)
+
+    def _all_namespaces(self) -> list[str]:
+        return [self.switch, *(self.ns(h) for h in self.lab.hosts)]
+
+    def host_dir(self, host: str) -> Path:
+        """Where the Ansible role keeps this host's command files (hosts share our disk)."""
+        return self.state.dir / "hosts" / host
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def create(self, progress: Progress) -> None:
+        available = self.availability(self.lab)
+        if not available.ok:
+            raise NetlabError(f"netns cannot run lab {self.lab.name}: {available.reason}", available.fix)
+        present = existing_namespaces()
+        wanted = self._all_namespaces()
+        missing = [n for n in wanted if n not in present]
+        self.state.record(*(Resource("netns", n) for n in wanted))
+        if missing:
+            progress(f"creating {len(missing)} namespaces")
+            _ip("-batch", "-", input="".join(f"netns add {n}\n" for n in missing))
+        if self.switch in missing:
+            self._wire()
+        else:
+            self._rewire_missing_ports()
+
+    def _wire(self) -> None:
+        lines = [
+            f"link add {BRIDGE} type bridge mcast_snooping 0",
+            f"link set {BRIDGE} mtu {self.lab.underlay.mtu} up",
+        ]
+        for index, host in enumerate(self.lab.hosts):
+            lines += self._port_lines(index, host)
+        _ip("-n", self.switch, "-batch", "-", input="\n".join(lines) + "\n")
+
+    def _port_lines(self, index: int, host: str) -> list[str]:
+        port = switch_port(self.lab.name, index)
+        underlay = self.lab.underlay
+        return [
+            f"link add {port} mtu {underlay.mtu} type veth peer name {underlay.interface} "
+            f"mtu {underlay.mtu} netns {self.ns(host)}",
+            f"link set {port} master {BRIDGE} up",
+        ]
+
+    def _rewire_missing_ports(self) -> None:
+        """A second `up` after a half-finished one: plug in hosts whose cable is missing."""
+        proc = _ip("-n", self.switch, "-j", "link", "show", check=False)
+        ports = {link["ifname"] for link in json.loads(proc.stdout or "[]")}
+        lines = []
+        if BRIDGE not in ports:
+            lines += [f"link add {BRIDGE} type bridge mcast_snooping 0", f"link set {BRIDGE} up"]
+        for index, host in enumerate(self.lab.hosts):
+            if switch_port(self.lab.name, index) not in ports:
+                _ip("-n", self.ns(host), "link", "del", self.lab.underlay.interface, check=False)
+                lines += self._port_lines(index, host)
+        if lines:
+            _ip("-n", self.switch, "-batch", "-", input="\n".join(lines) + "\n")
+
+    def configure(self, progress: Progress, via: str = "default") -> None:
+        if via == "ansible":
+            from netlab.configure import run_playbook
+
+            for host in self.lab.hosts:
+                self.host_dir(host).mkdir(parents=True, exist_ok=True)
+            run_playbook(self, progress)
+            return
+        progress("configuring hosts with ip -batch")
+        with ThreadPoolExecutor(max_workers=min(16, len(self.lab.hosts))) as pool:
+            list(pool.map(self._configure_host, self.lab.hosts))
+
+    def _configure_host(self, host: str) -> None:
+        ns = self.ns(host)
+        script = host_script(self.lab, host)
+        # Re-running converges: tunnel devices that exist are removed and made again.
+        current = _ip("-n", ns, "-j", "link", "show", check=False)
+        names = {link["ifname"] for link in json.loads(current.stdout or "[]")}
+        stale = [t.name for t in self.lab.tunnels_of(host) if t.name in names]
+        groups = batches(script.commands)
+        if stale:
+            groups.insert(0, ("ip", [f"link del {name}" for name in stale]))
+        groups.insert(0, ("ip", ["link set lo up"]))
+        for tool, lines in groups:
+            proc = subprocess.run(
+                [tool, "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n",
+                capture_output=True, text=True,
+            )
+            if proc.returncode != 0:
+                raise NetlabError(
+                    f"configuring {host} failed: {proc.stderr.strip()}",
+                    hint=f"netlab explain {self.lab.name} shows the commands; "
+                    "netlab down then up starts clean",
+                )
+
+    def destroy(self, progress: Progress) -> None:
+        prefix = f"netlab.{self.lab.name}."
+        recorded = {r.name for r in self.state.resources("netns")}
+        present = existing_namespaces()
+        doomed = sorted((recorded | {n for n in present if n.startswith(prefix)}) & present)
+        if doomed:
+            progress(f"deleting {len(doomed)} namespaces")
+            # Deleting a namespace deletes every interface inside it, veth peers included.
+            _ip("-force", "-batch", "-", input="".join(f"netns del {n}\n" for n in doomed), check=False)
+        left = existing_namespaces() & set(doomed)
+        if left:
+            raise NetlabError(f"could not delete namespaces: {', '.join(sorted(left))}")
+
+    def status(self) -> list[HostStatus]:
+        present = existing_namespaces()
+        out = []
+        for host in self.lab.hosts:
+            ns = self.ns(host)
+            if ns not in present:
+                out.append(HostStatus(host, "missing"))
+                continue
+            proc = _ip("-n", ns, "-j", "addr", "show", check=False)
+            interfaces = [
+                {
+                    "name": link["ifname"],
+                    "state": link.get("operstate", "?"),
+                    "mtu": link.get("mtu"),
+                    "addresses": [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
+                                  if a.get("scope") != "link"],
+                }
+                for link in json.loads(proc.stdout or "[]")
+                if link["ifname"] != "lo"
+            ]
+            out.append(HostStatus(host, "running", interfaces))
+        return out
+
+    # -- reaching hosts ------------------------------------------------------------------------
+    def host_argv(self, host: str, command: list[str], interactive: bool = False) -> list[str]:
+        if shutil.which("ip") is None:
+            raise ToolMissing("ip", "iproute2", "enter network namespaces")
+        return ["ip", "netns", "exec", self.ns(host), *command]
+
+    def switch_argv(self, command: list[str]) -> list[str]:
+        return ["ip", "netns", "exec", self.switch, *command]
+
+    def ansible_connection(self, host: str) -> dict[str, Any]:
+        return {
+            "ansible_connection": "netns",
+            "ansible_host": self.ns(host),
+            "ansible_python_interpreter": sys.executable,
+            "ansible_become": False,
+            "netlab_dir": str(self.host_dir(host)),
+        }
+
+    def ansible_group_vars(self) -> dict[str, Any]:
+        return {"netlab_boot_unit": False}
+
+    def testinfra_uri(self, host: str) -> str:
+        return f"netns://{self.ns(host)}"
