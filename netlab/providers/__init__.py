@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import zlib
 
@@ -13,17 +14,31 @@ from netlab.render import RenderOptions
 PROVIDER_NAMES = ("virtualbox", "libvirt", "qemu", "netns")
 
 
-def provider_class(name: str) -> type[Provider]:
-    if name == "netns":
-        from netlab.providers.netns import NetnsProvider
+# Provider classes by name, imported only when used (each pulls in its own tools).
+_CLASSES = {
+    "netns": ("netlab.providers.netns", "NetnsProvider"),
+    "qemu": ("netlab.providers.qemu", "QemuProvider"),
+    "virtualbox": ("netlab.providers.vagrant", "VirtualboxProvider"),
+    "libvirt": ("netlab.providers.vagrant", "LibvirtProvider"),
+}
+# The order in which a provider is picked when none is asked for (libvirt only on request).
+DEFAULT_ORDER = ("virtualbox", "netns", "qemu")
 
-        return NetnsProvider
-    if name in PROVIDER_NAMES:
+
+def provider_class(name: str) -> type[Provider]:
+    if name not in _CLASSES:
+        raise NetlabError(f"unknown provider {name!r}", hint=f"use one of: {', '.join(PROVIDER_NAMES)}")
+    module_name, class_name = _CLASSES[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
         raise NetlabError(
             f"provider {name} cannot bring labs up in this version of netlab",
             hint=f"use --provider netns, or `netlab render LAB --provider {name}` for its files",
-        )
-    raise NetlabError(f"unknown provider {name!r}", hint=f"use one of: {', '.join(PROVIDER_NAMES)}")
+        ) from None
+    return getattr(module, class_name)
 
 
 def choose(lab: Lab, requested: str | None, remembered: str | None) -> tuple[str, str]:
@@ -45,9 +60,11 @@ def choose(lab: Lab, requested: str | None, remembered: str | None) -> tuple[str
                               hint=f"use one of: {', '.join(PROVIDER_NAMES)}")
         return env, "from NETLAB_PROVIDER"
     reasons = []
-    for name in ("netns",):
-        cls = provider_class(name)
-        avail: Availability = cls.availability(lab)
+    for name in DEFAULT_ORDER:
+        try:
+            avail: Availability = provider_class(name).availability(lab)
+        except NetlabError as exc:
+            avail = Availability(False, exc.message)
         if avail.ok:
             return name, avail.reason
         reasons.append(f"{name}: {avail.reason}")
