@@ -8,6 +8,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from netlab import catalog
@@ -30,9 +31,9 @@ def fail(exc: NetlabError) -> NoReturn:
     if isinstance(exc, LabError):
         err.print(exc.message, markup=False, highlight=False)
     else:
-        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:
-            err.print(f"  [bold]fix:[/] {exc.hint}", highlight=False)
+            err.print(f"  [bold]fix:[/] {escape(exc.hint)}", highlight=False)
     raise typer.Exit(exc.exit_code)
 
 
@@ -44,12 +45,12 @@ def list_labs() -> None:
         table.add_column(col)
     for entry, lab in catalog.load_all():
         if isinstance(lab, LabError):
-            table.add_row(entry.name, "[red]invalid[/]", "", str(lab.issues[0].message))
+            table.add_row(entry.name, "[red]invalid[/]", "", escape(lab.issues[0].message))
             continue
         types = ", ".join(dict.fromkeys(
             t.type + (f" {t.effective_mode}" if t.type == "vxlan" else "") for t in lab.tunnels
         ))
-        table.add_row(lab.name, types, str(len(lab.hosts)), lab.title)
+        table.add_row(lab.name, types, str(len(lab.hosts)), escape(lab.title))
     out.print(table)
 
 
@@ -76,13 +77,13 @@ def explain(lab: LabArg) -> None:
         model = catalog.load(lab)
     except NetlabError as exc:
         fail(exc)
-    out.print(f"[bold]{model.name}[/]: {model.title}", highlight=False)
+    out.print(f"[bold]{model.name}[/]: {escape(model.title)}", highlight=False)
     if model.description:
-        out.print(model.description.rstrip(), style="dim", highlight=False)
+        out.print(model.description.rstrip(), style="dim", highlight=False, markup=False)
     out.print()
     out.print("[bold]Encapsulation[/]")
     for budget in budgets(model):
-        out.print("  " + budget.sentence(), highlight=False)
+        out.print("  " + budget.sentence(), highlight=False, markup=False)
     for script in scripts(model):
         out.print()
         out.print(f"[bold]{script.host}[/] ({model.hosts[script.host].ip})", highlight=False)
@@ -107,9 +108,9 @@ def render(
         written = do_render(model, output, render_options(provider, model, box=box))
     except NetlabError as exc:
         fail(exc)
-    out.print(f"rendered {model.name} for {provider} into {output}:", highlight=False)
+    out.print(f"rendered {model.name} for {provider} into {output}:", highlight=False, markup=False)
     for path in written:
-        out.print(f"  {path}", highlight=False)
+        out.print(f"  {path}", highlight=False, markup=False)
 
 
 @app.command()
@@ -149,11 +150,11 @@ def up(
     start = time.monotonic()
     try:
         session = _session(lab, provider)
-        out.print(f"using [bold]{session.provider.name}[/]: {session.why}", highlight=False)
+        out.print(f"using [bold]{session.provider.name}[/]: {escape(session.why)}", highlight=False)
         with err.status(f"bringing {session.lab.name} up") as status:
             def progress(message: str) -> None:
-                status.update(f"{session.lab.name}: {message}")
-                err.print(f"  {message}", style="dim", highlight=False)
+                status.update(escape(f"{session.lab.name}: {message}"))
+                err.print(f"  {message}", style="dim", highlight=False, markup=False)
 
             do_up(session, progress, via=via)
     except NetlabError as exc:
@@ -172,7 +173,7 @@ def down(lab: LabArg, provider: ProviderOpt = None) -> None:
 
     try:
         session = _session(lab, provider)
-        do_down(session, lambda m: err.print(f"  {m}", style="dim", highlight=False))
+        do_down(session, lambda m: err.print(f"  {m}", style="dim", highlight=False, markup=False))
     except NetlabError as exc:
         fail(exc)
     out.print(f"lab {session.lab.name} is down", highlight=False)
@@ -266,7 +267,7 @@ def capture(
         raise typer.Exit(subprocess.call(argv))
     with write.open("wb") as sink:
         code = subprocess.call(argv, stdout=sink)
-    out.print(f"wrote {write}", highlight=False)
+    out.print(f"wrote {write}", highlight=False, markup=False)
     raise typer.Exit(code)
 
 
@@ -300,7 +301,7 @@ def doctor() -> None:
     for col in ("provider", "works", "why", "fix"):
         table.add_column(col)
     for name, avail in diagnose():
-        table.add_row(name, "[green]yes[/]" if avail.ok else "[red]no[/]", avail.reason, avail.fix)
+        table.add_row(name, "[green]yes[/]" if avail.ok else "[red]no[/]", escape(avail.reason), escape(avail.fix))
     out.print(table)
 
 

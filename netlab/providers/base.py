@@ -45,6 +45,10 @@ class Provider(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    # How long checks wait for a reply (VMs under emulation are slow to answer).
+    reply_timeout: ClassVar[float] = 2.0
+    # How many commands verify may run on this provider's hosts at once.
+    max_parallel_commands: ClassVar[int] = 8
 
     def __init__(self, lab: Lab, state: LabState) -> None:
         self.lab = lab

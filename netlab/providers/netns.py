@@ -81,6 +81,8 @@ def existing_namespaces() -> set[str]:
 class NetnsProvider(Provider):
     name = "netns"
     description = "Linux network namespaces: a lab in well under a second, no VMs"
+    reply_timeout = 0.3
+    max_parallel_commands = 32
 
     @classmethod
     def availability(cls, lab: Lab | None = None) -> Availability:

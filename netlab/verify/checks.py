@@ -284,8 +284,9 @@ class MtuCheck(Check):
             mtu = t.effective_mtu(ctx.lab.underlay.mtu)
             headers = 48 if t.kind.endpoint_family == 6 else 28  # IP + ICMP echo headers
             fits = mtu - headers
-            ok = ctx.sh(case.host, f"ping -c 1 -W 2 -M do -s {fits} {target}")
-            big = ctx.sh(case.host, f"ping -c 1 -W 1 -M do -s {fits + 1} {target}")
+            wait = max(1, round(ctx.reply_timeout * 3))  # this one should get an answer
+            ok = ctx.sh(case.host, f"ping -c 1 -W {wait} -M do -s {fits} {target}")
+            big = ctx.sh(case.host, f"ping -c 1 -W {ctx.reply_timeout} -M do -s {fits + 1} {target}")
             passed = ok.rc == 0 and big.rc != 0
             if passed:
                 summary = f"{fits}+{headers} bytes pass, {fits + 1}+{headers} are refused (MTU {mtu})"
@@ -298,9 +299,11 @@ class MtuCheck(Check):
         return dict(zip(cases, ctx.parallel(one, cases), strict=True))
 
 
-def wire_filter(lab: Lab, host: str, t: Tunnel) -> tuple[list[str], str, list[str]]:
-    """tcpdump options, filter catching this host's encapsulated packets, and text to expect."""
+def wire_filter(lab: Lab, host: str, peer: str, t: Tunnel) -> tuple[list[str], str, list[str]]:
+    """tcpdump options, filter catching this host's encapsulated packets to `peer`, and text to
+    expect. Other checks ping at the same time, so the filter names both ends."""
     local = lab.hosts[host].ip
+    ends = f"src host {local} and dst host {lab.hosts[peer].ip}"
     # tcpdump writes UDP sources as ADDRESS.PORT, other protocols as ADDRESS.
     expect = [t.kind.wire_marker.strip(), f"IP {local}." if t.kind.is_udp else f"IP {local} >"]
     if t.kind.is_udp:
@@ -314,11 +317,11 @@ def wire_filter(lab: Lab, host: str, t: Tunnel) -> tuple[list[str], str, list[st
             expect.append(f"vni 0x{t.vni:x}")
         else:
             expect = [f"{local}.", f".{port}:"]  # tcpdump decodes Geneve only on 6081
-        return options, f"udp dst port {port} and src host {local}", expect
+        return options, f"udp dst port {port} and {ends}", expect
     proto = {"gre": 47, "gretap": 47, "ipip": 4, "sit": 41}[t.type]
     if t.kind.has_key and t.key is not None:
         expect.append(f"key=0x{t.key:x}")
-    return [], f"ip proto {proto} and src host {local}", expect
+    return [], f"ip proto {proto} and {ends}", expect
 
 
 WIRE_SCRIPT = (
@@ -355,7 +358,7 @@ class WireCheck(Check):
 
         def one(case: Case) -> Outcome:
             t = tunnels[case.tunnel]  # type: ignore[index]
-            options, bpf, expect = wire_filter(ctx.lab, case.host, t)
+            options, bpf, expect = wire_filter(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
             cmd = WIRE_SCRIPT.format(
                 dev=ctx.lab.underlay.interface,
                 filter=" ".join([*options, shlex.quote(bpf)]),

@@ -54,9 +54,14 @@ class Context:
         self.hosts = {h: testinfra.get_host(provider.testinfra_uri(h), **options) for h in lab.hosts}
         self._links: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._lock = threading.Lock()
+        # Seconds to wait for a reply that should come; a refused probe waits this long too.
+        self.reply_timeout = provider.reply_timeout
+        # Checks run side by side, each over all hosts: bound the commands running at once.
+        self._slots = threading.BoundedSemaphore(provider.max_parallel_commands)
 
     def sh(self, host: str, command: str) -> Evidence:
-        result = self.hosts[host].run(command)
+        with self._slots:
+            result = self.hosts[host].run(command)
         output = result.stdout + (("\n" + result.stderr) if result.stderr.strip() else "")
         return Evidence(host, command, result.rc, output, result.stdout)
 
@@ -64,7 +69,7 @@ class Context:
         items = list(items)
         if len(items) <= 1:
             return [fn(i) for i in items]
-        with ThreadPoolExecutor(max_workers=min(32, len(items))) as pool:
+        with ThreadPoolExecutor(max_workers=min(64, len(items))) as pool:
             return list(pool.map(fn, items))
 
     def link(self, host: str, device: str) -> tuple[dict[str, Any] | None, Evidence]:
@@ -99,7 +104,8 @@ def ping_many(ctx: Context, host: str, targets: list[str], expect_reply: bool = 
     dict[str, bool], Evidence
 ]:
     """Ping every target once from host (fping when present); {target: replied}."""
-    retries, timeout_ms = (2, 500) if expect_reply else (0, 300)
+    patience = int(ctx.reply_timeout * 1000)
+    retries, timeout_ms = (2, max(500, patience)) if expect_reply else (0, patience)
     ev = ctx.sh(host, PING_SCRIPT.format(retries=retries, timeout_ms=timeout_ms, targets=" ".join(targets)))
     alive = {t: False for t in targets}
     for line in ev.output.splitlines():

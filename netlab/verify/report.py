@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from netlab.model import Lab
@@ -38,7 +39,8 @@ def print_report(console: Console, lab: Lab, result: VerifyResult) -> None:
     failed = [c for c in result.cases if not result.outcome(c).passed]
     for case in failed:
         outcome = result.outcome(case)
-        console.print(f"[bold red]FAIL[/] {case.id} on {case.host}: {outcome.summary}", highlight=False)
+        console.print(f"[bold red]FAIL[/] {escape(case.id)} on {escape(case.host)}: {escape(outcome.summary)}",
+                      highlight=False)
         for ev in outcome.evidence:
             console.print("  " + ev.render().replace("\n", "\n    "), markup=False, highlight=False,
                           style="dim")

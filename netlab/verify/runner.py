@@ -43,7 +43,6 @@ class VerifyPlugin:
         self.ctx = ctx
         self.cases = cases
         self.outcomes: dict[Case, Outcome] = {}
-        self._done: set[str] = set()
 
     def pytest_generate_tests(self, metafunc: Any) -> None:
         if "netlab_case" in metafunc.fixturenames:
@@ -54,17 +53,26 @@ class VerifyPlugin:
     def netlab_judge(self) -> Any:
         return self.judge
 
+    def pytest_collection_finish(self, session: Any) -> None:
+        # Run every check at once before the tests report them: checks are independent (each
+        # makes the traffic it needs) and spend their time waiting on hosts, so running them
+        # together costs about as much as the slowest one.
+        names = list(dict.fromkeys(c.check for c in self.cases))
+        self.ctx.parallel(self._run_check, names)
+
+    def _run_check(self, name: str) -> None:
+        mine = [c for c in self.cases if c.check == name]
+        try:
+            outcomes = CHECKS[name].run(self.ctx, mine)
+        except Exception as exc:  # a broken host must fail its checks, never crash verify
+            detail = "".join(traceback.format_exception_only(exc)).strip()
+            evidence = [Evidence(mine[0].host, "(netlab)", 1, traceback.format_exc())]
+            outcomes = {c: Outcome(False, f"check could not run: {detail}", evidence) for c in mine}
+        self.outcomes.update(outcomes)
+
     def judge(self, case: Case) -> Outcome:
-        if case.check not in self._done:
-            self._done.add(case.check)
-            mine = [c for c in self.cases if c.check == case.check]
-            try:
-                self.outcomes.update(CHECKS[case.check].run(self.ctx, mine))
-            except Exception as exc:  # a broken host must fail its checks, never crash verify
-                detail = "".join(traceback.format_exception_only(exc)).strip()
-                for c in mine:
-                    self.outcomes[c] = Outcome(False, f"check could not run: {detail}",
-                                               [Evidence(c.host, "(netlab)", 1, traceback.format_exc())])
+        if case not in self.outcomes:
+            self._run_check(case.check)
         return self.outcomes[case]
 
 
