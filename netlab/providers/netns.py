@@ -123,6 +123,7 @@ class NetnsProvider(Provider):
         available = self.availability(self.lab)
         if not available.ok:
             raise NetlabError(f"netns cannot run lab {self.lab.name}: {available.reason}", available.fix)
+        self._ensure_neighbour_capacity(progress)
         present = existing_namespaces()
         wanted = self._all_namespaces()
         missing = [n for n in wanted if n not in present]
@@ -134,6 +135,34 @@ class NetnsProvider(Provider):
             self._wire()
         else:
             self._rewire_missing_ports()
+
+    def neighbours_needed(self) -> int:
+        """ARP entries the lab fills once every host has talked to every peer (underlay+overlay)."""
+        hosts = len(self.lab.hosts)
+        overlay = sum(len(t.endpoints) * (len(t.endpoints) - 1) for t in self.lab.tunnels)
+        return hosts * (hosts - 1) + overlay
+
+    def _ensure_neighbour_capacity(self, progress: Progress) -> None:
+        # The kernel's ARP table is shared by all namespaces; past gc_thresh3 entries it refuses
+        # new neighbours ("neighbor table overflow") and big labs lose pings at random. Raise the
+        # limit when a lab needs more (never lower it: other labs may rely on it).
+        needed = self.neighbours_needed()
+        for family in ("ipv4", "ipv6"):
+            path = Path(f"/proc/sys/net/{family}/neigh/default/gc_thresh3")
+            try:
+                current = int(path.read_text())
+            except (OSError, ValueError):
+                continue
+            # Twice the need leaves room for the machine's own entries and other labs.
+            if current >= 2 * needed:
+                continue
+            target = max(1024, 1 << (2 * needed - 1).bit_length())
+            progress(f"raising net.{family}.neigh.default.gc_thresh3 from {current} to {target}: "
+                     f"this lab needs about {needed} neighbour entries")
+            path.write_text(str(target))
+            thresh2 = path.with_name("gc_thresh2")
+            if int(thresh2.read_text()) < target // 2:
+                thresh2.write_text(str(target // 2))
 
     def _wire(self) -> None:
         lines = [

@@ -212,6 +212,10 @@ class FdbCheck(Check):
 
     def run(self, ctx: Context, cases: list[Case]) -> dict[Case, Outcome]:
         tunnels = {t.name: t for t in ctx.lab.tunnels}
+        # Every peer's MAC, fetched once per device (not once per host that looks for it).
+        devices = {(h, c.tunnel) for c in cases for h in tunnels[c.tunnel].endpoints}  # type: ignore[index]
+        macs = dict(zip(devices, ctx.parallel(lambda d: (ctx.cached_link(*d) or {}).get("address"), devices),
+                        strict=True))
 
         def one(case: Case) -> Outcome:
             t = tunnels[case.tunnel]  # type: ignore[index]
@@ -223,8 +227,7 @@ class FdbCheck(Check):
             evidence = [ping_ev, fdb]
             missing = []
             for peer in peers:
-                link = ctx.cached_link(peer, t.name)
-                mac = (link or {}).get("address")
+                mac = macs[(peer, t.name)]
                 ip = ctx.lab.hosts[peer].ip
                 if mac is None or (mac, ip) not in entries:
                     missing.append(f"{peer} ({mac or '?'} -> {ip})")
@@ -257,9 +260,10 @@ class SocketCheck(Check):
 
         def one(case: Case) -> Outcome:
             port = tunnels[case.tunnel].effective_dstport  # type: ignore[index]
-            # The underlay is IPv4: the kernel opens the tunnel's socket on 0.0.0.0 only.
-            listening = ctx.hosts[case.host].socket(f"udp://0.0.0.0:{port}").is_listening
-            ev = ctx.sh(case.host, f"ss -lun sport = :{port}")
+            ev = ctx.sh(case.host, f"ss -Hlun sport = :{port}")
+            # The underlay is IPv4: the kernel opens the tunnel's socket on 0.0.0.0 (or *).
+            local = {line.split()[3] for line in ev.stdout.splitlines() if len(line.split()) >= 4}
+            listening = bool(local & {f"0.0.0.0:{port}", f"*:{port}", f"[::]:{port}"})
             return Outcome(listening, f"udp/{port} {'listening' if listening else 'not listening'}", [ev])
 
         return dict(zip(cases, ctx.parallel(one, cases), strict=True))

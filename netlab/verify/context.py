@@ -94,7 +94,7 @@ class Context:
 
 
 PING_SCRIPT = (
-    "if command -v fping >/dev/null 2>&1; then fping -r {retries} -t {timeout_ms} -e {targets} 2>&1; "
+    "if command -v fping >/dev/null 2>&1; then fping -i 1 -r {retries} -t {timeout_ms} -e {targets} 2>&1; "
     "else for a in {targets}; do if ping -c 1 -W 1 $a >/dev/null 2>&1; then echo \"$a is alive\"; "
     "else echo \"$a is unreachable\"; fi; done; fi"
 )
