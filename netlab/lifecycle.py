@@ -50,6 +50,10 @@ def open_lab(ref: str, requested: str | None = None, *, must_be_up: bool = False
 
 def up(session: Session, progress: Progress, via: str = "default") -> None:
     provider, lab = session.provider, session.lab
+    # Refuse before the state records anything: a lab that cannot run leaves nothing behind.
+    available = provider.availability(lab)
+    if not available.ok:
+        raise NetlabError(f"{provider.name} cannot run lab {lab.name}: {available.reason}", available.fix)
     with provider.state.locked():
         provider.state.begin(provider.name, session.source)
         provider.state.set(model=lab.model_dump(mode="json"), phase="creating")

@@ -101,7 +101,13 @@ class NetnsProvider(Provider):
                     f"this kernel has no {', '.join(missing)}",
                     "use --provider qemu: its VMs run their own kernel with every tunnel type",
                 )
-        return Availability(True, "root on Linux, and the kernel has the lab's tunnel types")
+        if lab is not None:
+            return Availability(True, "root on Linux, and the kernel has the lab's tunnel types")
+        have = kernel_tunnel_types()
+        lacks = [t for t in _PROBES if t not in have]
+        reason = f"root on Linux; this kernel has {', '.join(sorted(have)) or 'no tunnel type'}"
+        fix = f"for labs with {', '.join(lacks)}: --provider qemu" if lacks else ""
+        return Availability(bool(have), reason + (f", not {', '.join(lacks)}" if lacks else ""), fix)
 
     # -- names -------------------------------------------------------------------------------
     def ns(self, host: str) -> str:
@@ -120,9 +126,6 @@ class NetnsProvider(Provider):
 
     # -- lifecycle -------------------------------------------------------------------------------
     def create(self, progress: Progress) -> None:
-        available = self.availability(self.lab)
-        if not available.ok:
-            raise NetlabError(f"netns cannot run lab {self.lab.name}: {available.reason}", available.fix)
         self._ensure_neighbour_capacity(progress)
         present = existing_namespaces()
         wanted = self._all_namespaces()
