@@ -11,7 +11,7 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from netlab.tunnel_types import TUNNEL_TYPES, TunnelType, TunnelTypeName
 
@@ -25,7 +25,11 @@ HOST_NAME_RE = re.compile(r"^[A-Za-z](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
 # Linux interface names: at most 15 characters; we also keep them shell-safe.
 IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,14}$")
 SEGMENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
-BOX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
+BOX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,63})?$")
+# Names Ansible gives a meaning of its own (groups `all`/`ungrouped`, the controller itself).
+RESERVED_HOST_NAMES = frozenset({"all", "ungrouped", "localhost"})
+# What an address with prefix length is written with; no IPv6 scope ids ("fe80::1%eth0").
+ADDRESS_CHARS_RE = re.compile(r"^[0-9A-Fa-f.:/]+$")
 
 
 def _matching(regex: re.Pattern[str], allowed: str) -> AfterValidator:
@@ -37,7 +41,31 @@ def _matching(regex: re.Pattern[str], allowed: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _host_name(value: str) -> str:
+    if value.lower() in RESERVED_HOST_NAMES:
+        raise ValueError(f"{value!r} is reserved (Ansible uses it): pick another host name")
+    return value
+
+
+def _one_line(value: str) -> str:
+    bad = next((c for c in value if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise ValueError(f"must be one line of text: it contains {bad!r}")
+    return value
+
+
+def _not_bool(value: object) -> object:
+    # YAML `true` would otherwise be taken as the number 1.
+    if isinstance(value, bool):
+        raise ValueError(f"must be a whole number, got {str(value).lower()}")
+    return value
+
+
 def _interface_with_prefix(value: str) -> str:
+    if not ADDRESS_CHARS_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an IP address with prefix length like 192.168.60.4/24 or fd00::1/64"
+        )
     if "/" not in value:
         raise ValueError(f"{value!r} needs a prefix length, e.g. 192.168.60.4/24 or fd00::1/64")
     try:
@@ -48,6 +76,8 @@ def _interface_with_prefix(value: str) -> str:
 
 
 def _ipv4(value: str) -> str:
+    if ":" in value:
+        raise ValueError(f"{value!r} is IPv6; the underlay is IPv4 (SIT carries IPv6 inside it)")
     try:
         ipaddress.IPv4Address(value)
     except ValueError:
@@ -56,9 +86,19 @@ def _ipv4(value: str) -> str:
 
 
 def _ipv4_network(value: str) -> str:
+    if ":" in value:
+        raise ValueError(f"{value!r} is IPv6; the underlay is IPv4 (SIT carries IPv6 inside it)")
+    if "/" not in value:
+        raise ValueError(f"{value!r} needs a prefix length, like 192.168.50.0/24")
     try:
         ipaddress.IPv4Network(value, strict=True)
     except ValueError as exc:
+        try:
+            loose = ipaddress.IPv4Network(value, strict=False)
+        except ValueError:
+            loose = None
+        if loose is not None:
+            raise ValueError(f"{value!r} has host bits set: did you mean {loose}?") from None
         raise ValueError(
             f"{value!r} is not an IPv4 subnet like 192.168.50.0/24 ({exc})"
         ) from None
@@ -71,7 +111,9 @@ LabName = Annotated[
 HostName = Annotated[
     str,
     _matching(HOST_NAME_RE, "letters, digits and inner '-', starting with a letter, at most 32"),
+    AfterValidator(_host_name),
 ]
+OneLine = Annotated[str, AfterValidator(_one_line)]
 InterfaceName = Annotated[
     str,
     _matching(IFNAME_RE, "a letter, then up to 14 of letters, digits, '_', '.', '-' (Linux allows 15)"),
@@ -83,7 +125,12 @@ BoxName = Annotated[str, _matching(BOX_RE, "a Vagrant box name like ubuntu/jammy
 IPv4Text = Annotated[str, AfterValidator(_ipv4)]
 IPv4NetworkText = Annotated[str, AfterValidator(_ipv4_network)]
 InterfaceAddress = Annotated[str, AfterValidator(_interface_with_prefix)]
-Mtu = Annotated[int, Field(ge=576, le=9000)]
+def _int(ge: int, le: int) -> object:
+    """A whole number in ge..le (constraints first, so the JSON Schema shows the range)."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_not_bool)]
+
+
+Mtu = _int(576, 9000)
 
 
 class Strict(BaseModel):
@@ -113,10 +160,10 @@ class Host(Strict):
 class Tunnel(Strict):
     name: InterfaceName = Field(description="the tunnel device's name on every endpoint")
     type: TunnelTypeName = Field(description="vxlan | geneve | gre | gretap | ipip | sit")
-    vni: Annotated[int, Field(ge=1, le=16777215)] | None = Field(
+    vni: _int(1, 16777215) | None = Field(
         default=None, description="vxlan/geneve: the network identifier, 1..16777215"
     )
-    key: Annotated[int, Field(ge=0, le=4294967295)] | None = Field(
+    key: _int(0, 4294967295) | None = Field(
         default=None, description="gre/gretap: optional key, 0..4294967295"
     )
     mode: Literal["p2p", "multicast", "flood"] | None = Field(
@@ -125,10 +172,10 @@ class Tunnel(Strict):
         "flood (static head-end replication to every peer)",
     )
     group: IPv4Text | None = Field(default=None, description="multicast group, in 224.0.0.0/4")
-    ttl: Annotated[int, Field(ge=1, le=255)] | None = Field(
+    ttl: _int(1, 255) | None = Field(
         default=None, description="TTL of the outer packets, 1..255"
     )
-    dstport: Annotated[int, Field(ge=1, le=65535)] | None = Field(
+    dstport: _int(1, 65535) | None = Field(
         default=None, description="UDP port (vxlan default 4789, geneve 6081)"
     )
     mtu: Mtu | None = Field(
@@ -169,7 +216,7 @@ class Lab(Strict):
     """A lab: hosts on one underlay segment and the overlays on top of it."""
 
     name: LabName = Field(description="prefixes everything netlab creates")
-    title: str = Field(default="", max_length=120, description="one line shown by netlab list")
+    title: OneLine = Field(default="", max_length=120, description="one line shown by netlab list")
     description: str = Field(default="", description="what the lab teaches and what to look at")
     box: BoxName | None = Field(default=None, description="Vagrant box (virtualbox/libvirt)")
     underlay: Underlay

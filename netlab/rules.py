@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 
 from netlab.errors import LabIssue
 from netlab.model import Lab, Tunnel
@@ -12,18 +12,58 @@ from netlab.model import Lab, Tunnel
 MULTICAST = ipaddress.IPv4Network("224.0.0.0/4")
 # Link-local multicast (224.0.0.0/24) is never forwarded and is used by routing protocols.
 LINK_LOCAL_MULTICAST = ipaddress.IPv4Network("224.0.0.0/24")
+IPV6_MIN_MTU = 1280
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def check_lab(lab: Lab) -> list[LabIssue]:
-    return list(_underlay_and_hosts(lab)) + [
-        issue for i, tunnel in enumerate(lab.tunnels) for issue in _tunnel(lab, i, tunnel)
-    ] + list(_across_tunnels(lab)) + list(_checks(lab))
+def check_lab(
+    lab: Lab, positions: Sequence[int] | None = None, unchecked_hosts: Collection[str] = ()
+) -> list[LabIssue]:
+    """Every rule violation in `lab`.
+
+    `positions[k]` is the index in the file of `lab.tunnels[k]` (when invalid tunnels were left
+    out); `unchecked_hosts` are hosts the file has but that failed validation themselves, so an
+    endpoint naming one is not reported as an unknown host.
+    """
+    index = list(positions) if positions is not None else list(range(len(lab.tunnels)))
+    return [
+        *_underlay_and_hosts(lab),
+        *(issue for k, tunnel in enumerate(lab.tunnels)
+          for issue in _tunnel(lab, index[k], tunnel, unchecked_hosts)),
+        *_across_tunnels(lab, index),
+        *_checks(lab),
+    ]
+
+
+def _unusable(ip: Address) -> str | None:
+    """Why `ip` cannot be a host's or tunnel endpoint's address, or None."""
+    if ip.is_unspecified:
+        return "the unspecified address"
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.version == 4 and ip in ipaddress.IPv4Network("0.0.0.0/8"):
+        return "in 0.0.0.0/8 ('this network')"
+    if ip.version == 4 and ip.is_reserved:
+        return "a reserved address (240.0.0.0/4)"
+    if ip.version == 6 and ip.is_link_local:
+        return "an IPv6 link-local address (the kernel adds those itself; use e.g. fd00::1/64)"
+    return None
 
 
 def _underlay_and_hosts(lab: Lab) -> Iterator[LabIssue]:
     net = lab.underlay.network
     if net.prefixlen > 30:
         yield LabIssue("underlay.subnet", f"{net} has no room for hosts: use a /30 or larger")
+    else:
+        why = _unusable(net.network_address) or _unusable(net.broadcast_address)
+        if why:
+            yield LabIssue("underlay.subnet", f"{net} is {why}: use a private subnet like 192.168.50.0/24")
+    if lab.underlay.interface == "lo":
+        yield LabIssue("underlay.interface", "'lo' is the loopback interface: use e.g. enp0s8")
     seen: dict[ipaddress.IPv4Address, str] = {}
     for host, spec in lab.hosts.items():
         ip = ipaddress.IPv4Address(spec.ip)
@@ -35,20 +75,22 @@ def _underlay_and_hosts(lab: Lab) -> Iterator[LabIssue]:
             yield LabIssue(path, f"{ip} is the {what} address of {net}: pick a host address")
         if ip in seen:
             yield LabIssue(path, f"{ip} is already used by host {seen[ip]}")
-        seen[ip] = host
+        seen.setdefault(ip, host)
     lowered: dict[str, str] = {}
     for host in lab.hosts:
         # Hostnames are case-insensitive (DNS, Vagrant machine directories on macOS/Windows).
         if host.lower() in lowered:
             yield LabIssue(f"hosts.{host}", f"differs only in case from host {lowered[host.lower()]}")
-        lowered[host.lower()] = host
+        lowered.setdefault(host.lower(), host)
 
 
-def _tunnel(lab: Lab, i: int, t: Tunnel) -> Iterator[LabIssue]:
+def _tunnel(lab: Lab, i: int, t: Tunnel, unchecked_hosts: Collection[str]) -> Iterator[LabIssue]:
     p = f"tunnels[{i}]"
     kind = t.kind
     if t.name == lab.underlay.interface:
         yield LabIssue(f"{p}.name", f"{t.name!r} is the underlay interface's name: pick another")
+    if t.name == "lo":
+        yield LabIssue(f"{p}.name", "'lo' is the loopback interface: pick another name")
     if kind.has_vni and t.vni is None:
         yield LabIssue(f"{p}.vni", f"{t.type} needs a vni (1..16777215)")
     if not kind.has_vni and t.vni is not None:
@@ -95,19 +137,28 @@ def _tunnel(lab: Lab, i: int, t: Tunnel) -> Iterator[LabIssue]:
             f"{t.mtu} does not fit: underlay MTU {lab.underlay.mtu} minus {t.overhead} bytes of "
             f"{t.type} encapsulation leaves at most {max_mtu}",
         )
-    if t.type == "sit" and t.mtu is not None and t.mtu < 1280:
-        yield LabIssue(f"{p}.mtu", "IPv6 needs an MTU of at least 1280")
+    if t.kind.endpoint_family == 6 and t.effective_mtu(lab.underlay.mtu) < IPV6_MIN_MTU:
+        if t.mtu is not None:
+            yield LabIssue(f"{p}.mtu", f"{t.mtu}: IPv6 needs an MTU of at least {IPV6_MIN_MTU}")
+        else:
+            yield LabIssue(
+                f"{p}.mtu",
+                f"underlay MTU {lab.underlay.mtu} minus {t.overhead} bytes of {t.type} leaves "
+                f"{t.effective_mtu(lab.underlay.mtu)}; IPv6 needs at least {IPV6_MIN_MTU}: raise "
+                "underlay.mtu",
+            )
 
-    yield from _endpoints(lab, p, t)
+    yield from _endpoints(lab, p, t, unchecked_hosts)
 
 
-def _endpoints(lab: Lab, p: str, t: Tunnel) -> Iterator[LabIssue]:
+def _endpoints(lab: Lab, p: str, t: Tunnel, unchecked_hosts: Collection[str]) -> Iterator[LabIssue]:
     family = t.kind.endpoint_family
-    networks = set()
+    networks: set[Network] = set()
     for host in t.endpoints:
         path = f"{p}.endpoints.{host}"
-        if host not in lab.hosts:
-            yield LabIssue(path, f"no host {host!r}; hosts are: {', '.join(lab.hosts)}")
+        if host not in lab.hosts and host not in unchecked_hosts:
+            known = ", ".join(lab.hosts) or "(none)"
+            yield LabIssue(path, f"no host {host!r}; hosts are: {known}")
         iface = t.interface(host)
         if iface.version != family:
             want = "IPv6 (SIT carries IPv6 over IPv4)" if family == 6 else "IPv4"
@@ -115,10 +166,20 @@ def _endpoints(lab: Lab, p: str, t: Tunnel) -> Iterator[LabIssue]:
             continue
         net = iface.network
         networks.add(net)
+        why = _unusable(iface.ip)
+        if why:
+            yield LabIssue(path, f"{iface.ip} is {why}: use a private address like 10.0.1.1/24")
         host_bits = net.max_prefixlen - net.prefixlen
-        if host_bits >= 2 and iface.ip in (net.network_address, net.broadcast_address):
-            what = "network" if iface.ip == net.network_address else "broadcast"
-            yield LabIssue(path, f"{iface.ip} is the {what} address of {net}: pick a host address")
+        if host_bits == 0:
+            yield LabIssue(
+                path,
+                f"{iface} leaves no room for a peer in its subnet: use e.g. /{net.max_prefixlen - 1} "
+                f"or /{24 if iface.version == 4 else 64}",
+            )
+        elif host_bits >= 2 and iface.ip == net.network_address:
+            yield LabIssue(path, f"{iface.ip} is the network address of {net}: pick a host address")
+        elif host_bits >= 2 and iface.version == 4 and iface.ip == net.broadcast_address:
+            yield LabIssue(path, f"{iface.ip} is the broadcast address of {net}: pick a host address")
         if iface.version == 4 and iface.network.overlaps(lab.underlay.network):
             yield LabIssue(
                 path,
@@ -132,59 +193,77 @@ def _endpoints(lab: Lab, p: str, t: Tunnel) -> Iterator[LabIssue]:
         )
 
 
-def _across_tunnels(lab: Lab) -> Iterator[LabIssue]:
+def _across_tunnels(lab: Lab, index: list[int]) -> Iterator[LabIssue]:
     names: dict[str, int] = {}
-    addresses: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
-    subnets_on_host: dict[str, dict[object, int]] = defaultdict(dict)
+    addresses: dict[Address, str] = {}
+    subnets_on_host: dict[str, dict[Network, int]] = defaultdict(dict)
     udp_ids: dict[tuple[str, int | None, int | None], int] = {}
+    udp_ports: dict[tuple[str, int | None], tuple[str, int]] = {}
     ip_tunnels: dict[tuple[str, str, str, int | None], int] = {}
-    for i, t in enumerate(lab.tunnels):
+    flagged: set[str] = set()  # a clash between two tunnels is reported once, not per host
+
+    def once(issue: LabIssue) -> Iterator[LabIssue]:
+        if issue.path not in flagged:
+            flagged.add(issue.path)
+            yield issue
+
+    for k, t in enumerate(lab.tunnels):
+        i = index[k]
         p = f"tunnels[{i}]"
         if t.name in names:
             yield LabIssue(f"{p}.name", f"{t.name!r} is already the name of tunnels[{names[t.name]}]")
         names.setdefault(t.name, i)
         for host in t.endpoints:
-            try:
-                iface = t.interface(host)
-            except ValueError:
-                continue
+            iface = t.interface(host)
             path = f"{p}.endpoints.{host}"
             where = f"{host} on tunnels[{i}]"
             if iface.ip in addresses:
                 yield LabIssue(path, f"{iface.ip} is already used by {addresses[iface.ip]}")
             addresses.setdefault(iface.ip, where)
-            other = subnets_on_host[host].get(iface.network)
-            if other is not None:
-                yield LabIssue(
-                    path,
-                    f"{host} already has {iface.network} on tunnels[{other}]: two devices in one "
-                    "subnet make routing ambiguous; give one tunnel another subnet",
-                )
+            for net, other in subnets_on_host[host].items():
+                if net.version == iface.network.version and net.overlaps(iface.network):
+                    same = "has" if net == iface.network else "has the overlapping subnet"
+                    yield LabIssue(
+                        path,
+                        f"{host} already {same} {net} on tunnels[{other}]: two devices in one "
+                        "subnet make routing ambiguous; give one tunnel another subnet",
+                    )
+                    break
             subnets_on_host[host].setdefault(iface.network, i)
             if host not in lab.hosts:
                 continue
             if t.kind.is_udp:
-                # The kernel allows one device per (port, VNI) on a host.
-                ident = (t.type, t.effective_dstport, t.vni)
-                key = (host, *ident[1:])
-                if key in udp_ids and udp_ids[key] != i:
-                    yield LabIssue(
+                # The kernel allows one device per (port, VNI) on a host, and one tunnel type
+                # per UDP port.
+                port = t.effective_dstport
+                key = (host, port, t.vni)
+                if key in udp_ids:
+                    yield from once(LabIssue(
                         f"{p}.vni",
                         f"{host} already has a device with vni {t.vni} on port "
-                        f"{t.effective_dstport} (tunnels[{udp_ids[key]}]): the kernel refuses two",
-                    )
-                udp_ids.setdefault(key, i)  # type: ignore[arg-type]
+                        f"{port} (tunnels[{udp_ids[key]}]): the kernel refuses two",
+                    ))
+                udp_ids.setdefault(key, i)
+                user = udp_ports.get((host, port))
+                if user is not None and user[0] != t.type:
+                    yield from once(LabIssue(
+                        f"{p}.dstport",
+                        f"{host} already uses UDP port {port} for {user[0]} (tunnels[{user[1]}]): "
+                        f"{t.type} needs another port",
+                    ))
+                udp_ports.setdefault((host, port), (t.type, i))
             elif len(t.endpoints) == 2:
                 peer = next(h for h in t.endpoints if h != host)
-                family = "gre" if t.type in ("gre", "gretap") else t.type
-                key4 = (family, host, peer, t.key)
+                # gre and gretap are separate in the kernel (the GRE protocol field tells them
+                # apart), so only two tunnels of the same type and key collide.
+                key4 = (t.type, host, peer, t.key)
                 if key4 in ip_tunnels:
-                    yield LabIssue(
+                    yield from once(LabIssue(
                         f"{p}.key" if t.kind.has_key else f"{p}.type",
-                        f"{host}-{peer} already has a {family} tunnel (tunnels[{ip_tunnels[key4]}]) "
+                        f"{host}-{peer} already has a {t.type} tunnel (tunnels[{ip_tunnels[key4]}]) "
                         "with the same key: the kernel cannot tell them apart"
                         + ("; give each a different key" if t.kind.has_key else ""),
-                    )
+                    ))
                 ip_tunnels.setdefault(key4, i)
 
 
