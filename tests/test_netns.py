@@ -17,6 +17,7 @@ import pytest
 from netlab import catalog
 from netlab.errors import NetlabError
 from netlab.lifecycle import Session, down, open_lab, up
+from netlab.loader import load_lab
 from netlab.providers.netns import NetnsProvider, kernel_tunnel_types
 from netlab.state import LabState
 from netlab.verify.runner import run_verify
@@ -270,3 +271,25 @@ def test_cli_up_verify_down_lab10(tmp_path: Path) -> None:
     finally:
         subprocess.run([*NETLAB, "down", "lab10"], capture_output=True)
     assert netlab_namespaces("lab10") == []
+
+
+def unseen_params() -> list[object]:
+    out: list[object] = []
+    for path in sorted((Path(__file__).parent / "data" / "good").glob("*.yml")):
+        missing = sorted({t.type for t in load_lab(path).tunnels} - kernel_tunnel_types())
+        marks = [pytest.mark.skip(reason=f"this kernel has no {', '.join(missing)}")] if missing else []
+        out.append(pytest.param(path, marks=marks, id=path.stem))
+    return out
+
+
+@pytest.mark.parametrize("path", unseen_params())
+def test_lab_files_never_seen_before_come_up_and_verify(path: Path) -> None:
+    """Several VNIs in one subnet, other ports and MTUs, flood mode with more hosts."""
+    session = open_lab(str(path), "netns")
+    try:
+        up(session, quiet)
+        result = run_verify(session.lab, session.provider)
+        assert result.passed, {c.id: result.outcome(c).summary for c in result.cases if not result.outcome(c).passed}
+    finally:
+        down(session, quiet)
+    assert netlab_namespaces(session.lab.name) == []

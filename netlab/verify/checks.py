@@ -328,11 +328,19 @@ def wire_filter(lab: Lab, host: str, peer: str, t: Tunnel) -> tuple[list[str], s
     return [], f"ip proto {proto} and {ends}", expect
 
 
-WIRE_SCRIPT = (
-    "f=$(mktemp); timeout 5 tcpdump -n -l -c 1 -i {dev} {filter} >\"$f\" 2>&1 & pid=$!; "
-    "i=0; while ! grep -q 'listening on' \"$f\" && [ $i -lt 200 ]; do sleep 0.01; i=$((i+1)); done; "
-    "ping -c 2 -i 0.05 -W 1 {target} >/dev/null 2>&1; wait $pid; cat \"$f\"; rm -f \"$f\""
-)
+# Capture on the underlay while pinging the peer, and stop at the first packet whose inner
+# header is that ping (or the ARP for it): other checks send traffic at the same time.
+# tcpdump prints the outer header on one line and the inner one on the next, hence `prev`.
+WIRE_SCRIPT = """d=$(mktemp -d); mkfifo "$d/p"
+timeout 6 tcpdump -n -l -i {dev} {filter} >"$d/p" 2>"$d/err" & tp=$!
+awk -v peer={peer} 'index($0, "> " peer ":") || index($0, "who-has " peer " ") || index($0, "who has " peer) \
+  {{ print prev; print; found = 1; exit }} {{ prev = $0; if (n++ < 20) seen = seen $0 "\\n" }} \
+  END {{ if (!found) printf "%s", seen }}' <"$d/p" >"$d/out" & ap=$!
+i=0; while ! grep -q 'listening on' "$d/err" && [ $i -lt 200 ]; do sleep 0.01; i=$((i+1)); done
+ping -c 3 -i 0.05 -W 1 {target} >/dev/null 2>&1
+wait $ap; kill $tp 2>/dev/null; wait $tp 2>/dev/null
+cat "$d/err" "$d/out"; rm -rf "$d"
+"""
 _TIMESTAMP = re.compile(r"^\d\d:\d\d:\d\d\.\d+ ")
 
 
@@ -363,10 +371,12 @@ class WireCheck(Check):
         def one(case: Case) -> Outcome:
             t = tunnels[case.tunnel]  # type: ignore[index]
             options, bpf, expect = wire_filter(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
+            target = address(t, case.peer)  # type: ignore[arg-type]
             cmd = WIRE_SCRIPT.format(
                 dev=ctx.lab.underlay.interface,
                 filter=" ".join([*options, shlex.quote(bpf)]),
-                target=address(t, case.peer),  # type: ignore[arg-type]
+                target=target,
+                peer=shlex.quote(target),
             )
             ev = ctx.sh(case.host, cmd)
             seen = packets(ev.stdout)
