@@ -13,6 +13,7 @@ from rich.table import Table
 
 from netlab import catalog
 from netlab.errors import LabError, NetlabError
+from netlab.images.cli import image_app
 
 app = typer.Typer(
     name="netlab",
@@ -22,7 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 LabArg = Annotated[str, typer.Argument(help="a catalog lab (see netlab list) or a lab file path")]
 
@@ -139,6 +140,7 @@ def up(
     lab: LabArg,
     provider: ProviderOpt = None,
     via: Annotated[str, typer.Option(help="configure with: default (fastest) | ansible")] = "default",
+    box: Annotated[str | None, typer.Option(help="Vagrant box for every host (virtualbox/libvirt)")] = None,
 ) -> None:
     """Create the lab's machines and wires, and configure the overlay."""
     import time
@@ -156,7 +158,7 @@ def up(
                 status.update(escape(f"{session.lab.name}: {message}"))
                 err.print(f"  {message}", style="dim", highlight=False, markup=False)
 
-            do_up(session, progress, via=via)
+            do_up(session, progress, via=via, box=box)
     except NetlabError as exc:
         fail(exc)
     out.print(
@@ -303,6 +305,9 @@ def doctor() -> None:
     for name, avail in diagnose():
         table.add_row(name, "[green]yes[/]" if avail.ok else "[red]no[/]", escape(avail.reason), escape(avail.fix))
     out.print(table)
+
+
+app.add_typer(image_app, name="image", help="The VM image for the qemu provider: netlab image build.")
 
 
 def main() -> None:
