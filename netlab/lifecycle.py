@@ -48,7 +48,7 @@ def open_lab(ref: str, requested: str | None = None, *, must_be_up: bool = False
     return Session(lab, source, provider_class(name)(lab, state), why)
 
 
-def up(session: Session, progress: Progress, via: str = "default") -> None:
+def up(session: Session, progress: Progress, via: str = "default", box: str | None = None) -> None:
     provider, lab = session.provider, session.lab
     # Refuse before the state records anything: a lab that cannot run leaves nothing behind.
     available = provider.availability(lab)
@@ -57,6 +57,8 @@ def up(session: Session, progress: Progress, via: str = "default") -> None:
     with provider.state.locked():
         provider.state.begin(provider.name, session.source)
         provider.state.set(model=lab.model_dump(mode="json"), phase="creating")
+        if box:
+            provider.state.set(box=box)
         provider.create(progress)
         provider.state.set(phase="configuring")
         provider.configure(progress, via=via)

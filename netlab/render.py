@@ -6,6 +6,7 @@ student can copy it to a laptop with VirtualBox and run plain `vagrant up` there
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ class RenderOptions:
     group_vars: dict[str, Any] = field(default_factory=dict)
     box: str | None = None
     memory: int = 512
-    libvirt_driver: str = "qemu"
+    libvirt_driver: str = "kvm"
     mcast: tuple[str, int] = ("239.255.77.1", 47001)
     connection_plugins: bool = False
 
@@ -52,7 +53,8 @@ def vagrantfile(lab: Lab, opts: RenderOptions) -> str:
     )
     default_box = opts.box or lab.box or DEFAULT_BOXES[opts.provider]
     hosts = [
-        {"name": name, "ip": spec.ip, "box": opts.box or spec.box or default_box}
+        {"name": name, "ip": spec.ip, "box": opts.box or spec.box or default_box,
+         "mac": underlay_mac(lab.name, name)}
         for name, spec in lab.hosts.items()
     ]
     return env.get_template(vagrantfile_template().name).render(
@@ -65,6 +67,12 @@ def vagrantfile(lab: Lab, opts: RenderOptions) -> str:
         install_tools=opts.provider == "virtualbox",
         libvirt={"driver": opts.libvirt_driver, "mcast_group": opts.mcast[0], "mcast_port": opts.mcast[1]},
     )
+
+
+def underlay_mac(lab: str, host: str) -> str:
+    """A stable, locally administered MAC for a host's underlay NIC (unique per lab and host)."""
+    digest = hashlib.sha256(f"{lab}/{host}".encode()).digest()
+    return "52:54:" + ":".join(f"{b:02x}" for b in digest[:4])
 
 
 def ansible_cfg(opts: RenderOptions) -> str:

@@ -1,0 +1,266 @@
+"""The Vagrant providers: VirtualBox (as in the seed labs) and libvirt.
+
+A thin wrapper over the few `vagrant` calls netlab needs (up, provision, destroy, status,
+ssh-config) instead of python-vagrant, whose last release (1.0.0, 2022) raises on
+machine-readable lines with other than four fields.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+from netlab.errors import NetlabError, ToolMissing
+from netlab.model import Lab
+from netlab.providers.base import Availability, HostStatus, Progress, Provider
+from netlab.render import RenderOptions, render
+from netlab.state import Resource
+
+LIBVIRT_URI = "qemu:///system"
+
+
+def vagrant_bin() -> str:
+    found = shutil.which("vagrant")
+    if found is None:
+        raise ToolMissing("vagrant", "vagrant", "run Vagrant labs")
+    return found
+
+
+def parse_machine_readable(output: str) -> list[tuple[str, str, list[str]]]:
+    """`vagrant --machine-readable` lines -> (target, type, data fields); tolerant of extra fields."""
+    rows = []
+    for line in output.splitlines():
+        parts = line.split(",")
+        if len(parts) < 3 or not parts[0].isdigit():
+            continue
+        data = [p.replace("%!(VAGRANT_COMMA)", ",").replace("\\n", "\n") for p in parts[3:]]
+        rows.append((parts[1], parts[2], data))
+    return rows
+
+
+def machine_states(output: str) -> dict[str, str]:
+    return {target: data[0] for target, kind, data in parse_machine_readable(output) if kind == "state" and data}
+
+
+class VagrantProvider(Provider):
+    vagrant_provider: ClassVar[str]
+    reply_timeout = 2.0
+    max_parallel_commands = 6
+
+    # -- files ---------------------------------------------------------------------------
+    @property
+    def workdir(self) -> Path:
+        return self.state.workdir
+
+    @property
+    def ssh_config(self) -> Path:
+        return self.state.dir / "ssh_config"
+
+    def render_options(self) -> RenderOptions:
+        from netlab.providers import render_options
+
+        return render_options(self.vagrant_provider, self.lab, box=self.state.read().get("box"))
+
+    # -- running vagrant -----------------------------------------------------------------------
+    def _env(self) -> dict[str, str]:
+        # Vagrant's Ansible provisioner runs ansible-playbook from PATH: use netlab's own.
+        bin_dir = str(Path(sys.executable).parent)
+        return {**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+                "VAGRANT_CWD": str(self.workdir), "VAGRANT_NO_COLOR": "1",
+                "VAGRANT_CHECKPOINT_DISABLE": "1", "ANSIBLE_NOCOLOR": "1"}
+
+    def vagrant(self, *args: str, progress: Progress | None = None, check: bool = True,
+                timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+        argv = [vagrant_bin(), *args]
+        if progress is None:
+            proc = subprocess.run(argv, cwd=self.workdir, env=self._env(), capture_output=True, text=True,
+                                  timeout=timeout)
+        else:
+            lines: list[str] = []
+            with subprocess.Popen(argv, cwd=self.workdir, env=self._env(), stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) as child:
+                assert child.stdout is not None
+                for line in child.stdout:
+                    lines.append(line)
+                    if line.strip():
+                        progress(line.rstrip())
+            proc = subprocess.CompletedProcess(argv, child.returncode, "".join(lines), "")
+        if check and proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+            raise NetlabError(f"vagrant {' '.join(args)} failed (exit {proc.returncode}):\n{tail}",
+                              hint=f"cd {self.workdir} && vagrant {' '.join(args)} to see it all")
+        return proc
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def create(self, progress: Progress) -> None:
+        self.state.record(Resource("vagrant", str(self.workdir)))
+        render(self.lab, self.workdir, self.render_options())
+        progress(f"vagrant up --provider={self.vagrant_provider} (machines only)")
+        self.vagrant("up", f"--provider={self.vagrant_provider}", "--no-provision", progress=progress)
+        self._write_ssh_config()
+
+    def configure(self, progress: Progress, via: str = "default") -> None:
+        # Both ways are Ansible here: Vagrant's own provisioner runs site.yml on every machine.
+        progress("vagrant provision (Ansible: site.yml)")
+        self.vagrant("provision", progress=progress)
+
+    def destroy(self, progress: Progress) -> None:
+        if (self.workdir / "Vagrantfile").exists():
+            progress("vagrant destroy -f")
+            self.vagrant("destroy", "-f", progress=progress)
+        self.cleanup_leftovers(progress)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.ssh_config.unlink(missing_ok=True)
+
+    def cleanup_leftovers(self, progress: Progress) -> None:
+        """Anything of this lab that a crashed Vagrant left behind (per provider)."""
+
+    def status(self) -> list[HostStatus]:
+        if not (self.workdir / "Vagrantfile").exists():
+            return [HostStatus(h, "missing") for h in self.lab.hosts]
+        states = machine_states(self.vagrant("status", "--machine-readable", check=False).stdout)
+        out = []
+        for host in self.lab.hosts:
+            state = states.get(host, "missing")
+            interfaces: list[dict[str, Any]] = []
+            if state == "running":
+                result = self.run(host, ["ip", "-br", "addr"], timeout=20)
+                for line in result.stdout.splitlines():
+                    parts = line.split()
+                    if len(parts) >= 2 and parts[0] != "lo":
+                        interfaces.append({"name": parts[0].split("@")[0], "state": parts[1], "mtu": "",
+                                           "addresses": parts[2:]})
+            out.append(HostStatus(host, state, interfaces))
+        return out
+
+    # -- reaching hosts -----------------------------------------------------------------------
+    def _write_ssh_config(self) -> None:
+        text = self.vagrant("ssh-config").stdout
+        # Defaults for every host go last: ssh takes the first value it finds for an option.
+        text += (
+            "\nHost *\n"
+            f"  ControlPath {self.state.dir}/cm-%r@%h:%p\n"
+            "  ControlMaster auto\n  ControlPersist 120s\n  LogLevel ERROR\n"
+        )
+        self.ssh_config.write_text(text)
+        self.ssh_config.chmod(0o600)
+
+    def _needs_sudo(self, host: str) -> bool:
+        """The checks need root (tcpdump, ip); VirtualBox boxes log in as `vagrant`."""
+        if not self.ssh_config.exists():
+            self._write_ssh_config()
+        current = None
+        for line in self.ssh_config.read_text().splitlines():
+            words = line.split()
+            if len(words) >= 2 and words[0] == "Host":
+                current = words[1]
+            elif len(words) >= 2 and words[0] == "User" and current == host:
+                return words[1] != "root"
+        return True
+
+    def host_argv(self, host: str, command: list[str], interactive: bool = False) -> list[str]:
+        argv = ["ssh", "-F", str(self.ssh_config)] + (["-t"] if interactive else [])
+        if interactive:
+            return [*argv, host, *command]
+        sudo = "sudo -n " if self._needs_sudo(host) else ""
+        return [*argv, host, "--", sudo + shlex.join(command)]
+
+    def ansible_connection(self, host: str) -> dict[str, Any]:
+        return {}
+
+    def testinfra_uri(self, host: str) -> str:
+        sudo = "&sudo=true" if self._needs_sudo(host) else ""
+        return f"ssh://{host}?ssh_config={self.ssh_config}{sudo}"
+
+
+class VirtualboxProvider(VagrantProvider):
+    name = "virtualbox"
+    vagrant_provider = "virtualbox"
+    description = "Vagrant + VirtualBox, as in the seed labs"
+
+    @classmethod
+    def availability(cls, lab: Lab | None = None) -> Availability:
+        if shutil.which("vagrant") is None:
+            return Availability(False, "Vagrant is not installed", "install Vagrant (apt-get install vagrant)")
+        if shutil.which("VBoxManage") is None:
+            return Availability(False, "VirtualBox is not installed",
+                                "install VirtualBox from virtualbox.org, or use --provider libvirt / qemu")
+        return Availability(True, "Vagrant and VirtualBox are installed")
+
+
+class LibvirtProvider(VagrantProvider):
+    name = "libvirt"
+    vagrant_provider = "libvirt"
+    description = "Vagrant + vagrant-libvirt (QEMU/KVM through libvirt)"
+
+    @classmethod
+    def availability(cls, lab: Lab | None = None) -> Availability:
+        if shutil.which("vagrant") is None:
+            return Availability(False, "Vagrant is not installed", "apt-get install vagrant vagrant-libvirt")
+        plugins = subprocess.run(["vagrant", "plugin", "list"], capture_output=True, text=True,
+                                 env={**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1"})
+        if "vagrant-libvirt" not in plugins.stdout:
+            return Availability(False, "the vagrant-libvirt plugin is missing", "apt-get install vagrant-libvirt")
+        if shutil.which("virsh") is None or shutil.which("libvirtd") is None:
+            return Availability(False, "libvirt is not installed", "apt-get install libvirt-daemon-system dnsmasq-base")
+        try:
+            probe = subprocess.run(["virsh", "-c", LIBVIRT_URI, "uri"], capture_output=True, text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            probe = subprocess.CompletedProcess([], 1, "", "timed out")
+        if probe.returncode != 0:
+            return Availability(False, "libvirtd is not running (or not answering)",
+                                "systemctl start libvirtd virtlogd")
+        return Availability(True, "Vagrant, vagrant-libvirt and libvirtd are ready")
+
+    def uses_netlab_box(self) -> bool:
+        from netlab.images.box import BOX_NAME
+        from netlab.render import DEFAULT_BOXES
+
+        # The same precedence as the Vagrantfile: --box, then the host's box, then the lab's.
+        chosen = self.state.read().get("box")
+        boxes = {chosen or h.box or self.lab.box or DEFAULT_BOXES["libvirt"] for h in self.lab.hosts.values()}
+        return BOX_NAME in boxes
+
+    def create(self, progress: Progress) -> None:
+        if self.uses_netlab_box():
+            from netlab.images.box import build_box
+
+            build_box(progress=progress)
+        super().create(progress)
+
+    def _env(self) -> dict[str, str]:
+        env = super()._env()
+        if "NETLAB_LIBVIRT_DRIVER" not in env:
+            env["NETLAB_LIBVIRT_DRIVER"] = self._driver()
+        return env
+
+    @staticmethod
+    def _driver() -> str:
+        """libvirt's "kvm" only where a probe shows KVM really runs guests, else "qemu" (emulation)."""
+        from netlab.images.build import cached_image
+        from netlab.providers.qemu import accelerator
+
+        image = cached_image()
+        if image is None:
+            return "kvm" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "qemu"
+        return "kvm" if accelerator(str(image.kernel)) == "kvm" else "qemu"
+
+    def cleanup_leftovers(self, progress: Progress) -> None:
+        prefix = f"netlab-{self.lab.name}-"
+        virsh = ["virsh", "-c", LIBVIRT_URI]
+        listed = subprocess.run([*virsh, "list", "--all", "--name"], capture_output=True, text=True)
+        for domain in (d.strip() for d in listed.stdout.splitlines()):
+            if domain.startswith(prefix) and domain[len(prefix):] in self.lab.hosts:
+                progress(f"removing leftover domain {domain}")
+                subprocess.run([*virsh, "destroy", domain], capture_output=True)
+                subprocess.run([*virsh, "undefine", domain, "--remove-all-storage"], capture_output=True)
+        volumes = subprocess.run([*virsh, "vol-list", "default", "--name"], capture_output=True, text=True)
+        for volume in (v.strip() for v in volumes.stdout.splitlines()):
+            if volume.startswith(prefix):
+                progress(f"removing leftover volume {volume}")
+                subprocess.run([*virsh, "vol-delete", volume, "--pool", "default"], capture_output=True)
