@@ -34,3 +34,11 @@ needs_root = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None,
     reason="needs root and iproute2 to create network namespaces",
 )
+
+
+@pytest.fixture(scope="session")
+def vm_image() -> object:
+    """One VM image for every qemu test (built once, then cached across runs)."""
+    from netlab.images.build import build_image
+
+    return build_image()

@@ -227,12 +227,6 @@ def failures(result: VerifyResult) -> str:
     return "\n".join(lines)
 
 
-@pytest.fixture(scope="session")
-def vm_image() -> image_build.Image:
-    """One image for every VM test (built once, then cached across runs)."""
-    return build_image()
-
-
 @pytest.fixture(scope="module")
 def mix_lab(vm_image: image_build.Image, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     state_dir = tmp_path_factory.mktemp("qemu-state")

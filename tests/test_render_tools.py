@@ -56,9 +56,12 @@ def test_virtualbox_vagrantfile_keeps_the_seed_settings(tmp_path: Path) -> None:
         assert re.search(rf'"private_network", ip: "{re.escape(ip)}", netmask: "255.255.255.0",\s+'
                          r'virtualbox__intnet: "myNetwork"', block)
         assert '["modifyvm", :id, "--nicpromisc2", "allow-all"]' in block
-        assert 'node.vm.provision "ansible", run: "always"' in block
-        assert 'ansible.playbook = "site.yml"' in block
         assert 'node.vm.box = "ubuntu/jammy64"' in block
+    # One Ansible run configures all hosts, from the last machine, on every up/provision.
+    assert text.count('node.vm.provision "ansible", run: "always"') == 1
+    last = text.split('config.vm.define "boxC"')[1]
+    assert 'node.vm.provision "ansible", run: "always"' in last
+    assert 'ansible.playbook = "site.yml"' in last and 'ansible.limit = "all"' in last
 
 
 def test_box_can_be_chosen_per_lab_and_per_render(tmp_path: Path) -> None:

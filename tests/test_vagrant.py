@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from netlab.lifecycle import down, open_lab, up
-from netlab.providers.vagrant import LIBVIRT_URI, LibvirtProvider, VirtualboxProvider, machine_states
+from netlab.providers.vagrant import LIBVIRT_URI, LibvirtProvider, VirtualboxProvider, machine_states, volume_names
 from netlab.verify.runner import run_verify
 
 STATUS = """1700000000,boxA,metadata,provider,libvirt
@@ -111,5 +111,5 @@ def test_libvirt_lab_up_verify_down(lab: str, libvirtd: None) -> None:
     finally:
         down(session, quiet)
     assert [d for d in virsh("list", "--all", "--name") if d.startswith(prefix)] == []
-    assert [v for v in virsh("vol-list", "default", "--name") if v.startswith(prefix)] == []
+    assert [v for v in volume_names() if v.startswith(prefix)] == []
     assert "vagrant-libvirt" not in virsh("net-list", "--all", "--name")

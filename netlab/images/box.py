@@ -31,16 +31,35 @@ def box_key(image: Image) -> Path:
     return box_dir(image) / "id_ed25519"
 
 
+# libvirt runs QEMU as its own user, which cannot read the user's cache directory: the kernel
+# and initrd the box boots are copied to libvirt's directory for them.
+LIBVIRT_BOOT_DIR = Path("/var/lib/libvirt/boot")
+
+
+def boot_files(image: Image) -> tuple[Path, Path]:
+    tag = str(image.manifest.get("recipe", "image"))[:12]
+    return (LIBVIRT_BOOT_DIR / f"netlab-{tag}-vmlinuz", LIBVIRT_BOOT_DIR / f"netlab-{tag}-initrd.img")
+
+
+def _install_boot_files(image: Image) -> None:
+    kernel, initrd = boot_files(image)
+    LIBVIRT_BOOT_DIR.mkdir(parents=True, exist_ok=True)
+    for source, target in ((image.kernel, kernel), (image.initrd, initrd)):
+        shutil.copyfile(source, target)
+        target.chmod(0o644)
+
+
 def box_vagrantfile(image: Image, pubkey: str) -> str:
     encoded = base64.b64encode(pubkey.strip().encode()).decode()
+    kernel, initrd = boot_files(image)
     return f'''# netlab's libvirt box: Debian {image.manifest.get("suite", "bookworm")}, booted with its own kernel.
 Vagrant.configure("2") do |config|
   config.ssh.username = "root"
   config.ssh.private_key_path = "{box_key(image)}"
   config.ssh.insert_key = false
   config.vm.provider :libvirt do |lv|
-    lv.kernel = "{image.kernel}"
-    lv.initrd = "{image.initrd}"
+    lv.kernel = "{kernel}"
+    lv.initrd = "{initrd}"
     lv.cmd_line = "root=/dev/vda rw console=ttyS0 quiet netlab.ssh_key={encoded}"
     lv.disk_bus = "virtio"
   end
@@ -74,6 +93,7 @@ def build_box(force: bool = False, progress: Progress = lambda _: None) -> Path:
     image = build_image(progress=progress)
     recipe = image.manifest.get("recipe")
     target = box_dir(image) / "netlab-debian12.box"
+    _install_boot_files(image)
     if not force and target.exists() and installed_box_digest() == recipe:
         progress(f"vagrant box {BOX_NAME} is up to date")
         return target
@@ -104,4 +124,23 @@ def build_box(force: bool = False, progress: Progress = lambda _: None) -> Path:
                           hint="apt-get install vagrant-libvirt")
     marker = Path(os.environ.get("VAGRANT_HOME", Path.home() / ".vagrant.d")) / "netlab-box.json"
     marker.write_text(json.dumps({"recipe": recipe, "box": str(target)}))
+    _drop_old_box_volumes(progress)
     return target
+
+
+def _drop_old_box_volumes(progress: Progress) -> None:
+    """vagrant-libvirt keeps each uploaded version of the box as a volume; a new box makes the
+    old ones garbage. Removed only while no netlab domain exists (they back its disks)."""
+    from netlab.providers.vagrant import volume_names
+
+    if shutil.which("virsh") is None:
+        return
+    virsh = ["virsh", "-c", "qemu:///system"]
+    domains = subprocess.run([*virsh, "list", "--all", "--name"], capture_output=True, text=True)
+    if domains.returncode != 0 or any(d.startswith("netlab-") for d in domains.stdout.split()):
+        return
+    prefix = BOX_NAME.replace("/", "-VAGRANTSLASH-") + "_vagrant_box_image_"
+    for volume in volume_names():
+        if volume.startswith(prefix):
+            progress(f"removing the old box volume {volume}")
+            subprocess.run([*virsh, "vol-delete", volume, "--pool", "default"], capture_output=True)

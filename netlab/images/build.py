@@ -34,6 +34,8 @@ READY_MARKER = "NETLAB-READY"
 PACKAGES = (
     "systemd-sysv", "udev", "openssh-server", "python3", "iproute2", "iputils-ping", "fping",
     "tcpdump", "kmod", "procps", "linux-image-cloud-amd64",
+    # Vagrant (the libvirt box) runs its own setup through sudo, even when it logs in as root.
+    "sudo",
 )
 # Documentation and translations are a third of a minimal system and no lab reads them.
 DPKG_EXCLUDES = (

@@ -66,7 +66,10 @@ def choose(lab: Lab, requested: str | None, remembered: str | None) -> tuple[str
         except NetlabError as exc:
             avail = Availability(False, exc.message)
         if avail.ok:
-            return name, avail.reason
+            # Say why the ones before were passed over: "netns: this kernel has no gre".
+            # (VirtualBox missing is the normal case on Linux: not worth a mention.)
+            passed_over = [r for r in reasons if not r.startswith("virtualbox:")]
+            return name, "; ".join([*passed_over, avail.reason])
         reasons.append(f"{name}: {avail.reason}")
     raise NetlabError(
         f"no provider can run lab {lab.name} on this machine ({'; '.join(reasons)})",

@@ -24,6 +24,13 @@ from netlab.state import Resource
 LIBVIRT_URI = "qemu:///system"
 
 
+def volume_names(pool: str = "default") -> list[str]:
+    """Volumes in a libvirt storage pool (virsh vol-list has no --name: first column of the table)."""
+    proc = subprocess.run(["virsh", "-c", LIBVIRT_URI, "vol-list", pool], capture_output=True, text=True)
+    rows = proc.stdout.splitlines()[2:] if proc.returncode == 0 else []
+    return [row.split()[0] for row in rows if row.strip()]
+
+
 def vagrant_bin() -> str:
     found = shutil.which("vagrant")
     if found is None:
@@ -259,8 +266,7 @@ class LibvirtProvider(VagrantProvider):
                 progress(f"removing leftover domain {domain}")
                 subprocess.run([*virsh, "destroy", domain], capture_output=True)
                 subprocess.run([*virsh, "undefine", domain, "--remove-all-storage"], capture_output=True)
-        volumes = subprocess.run([*virsh, "vol-list", "default", "--name"], capture_output=True, text=True)
-        for volume in (v.strip() for v in volumes.stdout.splitlines()):
+        for volume in volume_names():
             if volume.startswith(prefix):
                 progress(f"removing leftover volume {volume}")
                 subprocess.run([*virsh, "vol-delete", volume, "--pool", "default"], capture_output=True)
