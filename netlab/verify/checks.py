@@ -11,7 +11,7 @@ import ipaddress
 import re
 import shlex
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -43,6 +43,28 @@ class Check(ABC):
     def run(self, ctx: Context, cases: list[Case]) -> dict[Case, Outcome]: ...
 
 
+class PerCaseCheck(Check):
+    """A check that judges each case on its own; cases run side by side."""
+
+    def run(self, ctx: Context, cases: list[Case]) -> dict[Case, Outcome]:
+        return each(ctx, cases, lambda case: self.judge(ctx, case, ctx.tunnels[case.tunnel]))  # type: ignore[index]
+
+    @abstractmethod
+    def judge(self, ctx: Context, case: Case, tunnel: Tunnel) -> Outcome: ...
+
+
+def each(ctx: Context, cases: list[Case], judge: Callable[[Case], Outcome]) -> dict[Case, Outcome]:
+    return dict(zip(cases, ctx.parallel(judge, cases), strict=True))
+
+
+def _first_peer_cases(name: str, lab: Lab) -> list[Case]:
+    """One case per host and tunnel, towards the tunnel's first other endpoint."""
+    return [
+        Case(name, h, f"{h}->{_peers(t, h)[0]} {t.name}", t.name, _peers(t, h)[0])
+        for h, t in _host_tunnels(lab)
+    ]
+
+
 def _peers(t: Tunnel, host: str) -> list[str]:
     return [h for h in t.endpoints if h != host]
 
@@ -72,7 +94,7 @@ class PingCheck(Check):
         ]
 
     def run(self, ctx: Context, cases: list[Case]) -> dict[Case, Outcome]:
-        tunnels = {t.name: t for t in ctx.lab.tunnels}
+        tunnels = ctx.tunnels
 
         def from_host(item: tuple[str, list[Case]]) -> dict[Case, Outcome]:
             host, mine = item
@@ -123,26 +145,20 @@ def expected_params(lab: Lab, host: str, t: Tunnel) -> dict[str, set[str]]:
     return want
 
 
-class ParamsCheck(Check):
+class ParamsCheck(PerCaseCheck):
     name = "params"
     proves = "the device has the lab's type, VNI/key, port, group, TTL, local/remote, dev, MTU, address"
 
     def cases(self, lab: Lab) -> list[Case]:
         return [Case(self.name, h, f"{h} {t.name}", t.name) for h, t in _host_tunnels(lab)]
 
-    def run(self, ctx: Context, cases: list[Case]) -> dict[Case, Outcome]:
-        tunnels = {t.name: t for t in ctx.lab.tunnels}
-
-        def one(case: Case) -> Outcome:
-            t = tunnels[case.tunnel]  # type: ignore[index]
-            link, ev = ctx.link(case.host, t.name)
-            if link is None:
-                return Outcome(False, f"no device {t.name} on {case.host}", [ev])
-            problems = self.compare(ctx.lab, case.host, t, link)
-            summary = "; ".join(problems) if problems else f"{t.type} as the lab says"
-            return Outcome(not problems, summary, [ev])
-
-        return dict(zip(cases, ctx.parallel(one, cases), strict=True))
+    def judge(self, ctx: Context, case: Case, t: Tunnel) -> Outcome:
+        link, ev = ctx.link(case.host, t.name)
+        if link is None:
+            return Outcome(False, f"no device {t.name} on {case.host}", [ev])
+        problems = self.compare(ctx.lab, case.host, t, link)
+        summary = "; ".join(problems) if problems else f"{t.type} as the lab says"
+        return Outcome(not problems, summary, [ev])
 
     @staticmethod
     def compare(lab: Lab, host: str, t: Tunnel, link: dict[str, Any]) -> list[str]:
@@ -174,7 +190,7 @@ class ParamsCheck(Check):
         return problems
 
 
-class MaddrCheck(Check):
+class MaddrCheck(PerCaseCheck):
     name = "maddr"
     proves = "the underlay NIC has joined the VXLAN multicast group"
 
@@ -185,17 +201,11 @@ class MaddrCheck(Check):
             if t.type == "vxlan" and t.effective_mode == "multicast"
         ]
 
-    def run(self, ctx: Context, cases: list[Case]) -> dict[Case, Outcome]:
-        tunnels = {t.name: t for t in ctx.lab.tunnels}
+    def judge(self, ctx: Context, case: Case, t: Tunnel) -> Outcome:
         dev = ctx.lab.underlay.interface
-
-        def one(case: Case) -> Outcome:
-            group = tunnels[case.tunnel].group  # type: ignore[index]
-            ev = ctx.sh(case.host, f"ip maddr show dev {dev}")
-            joined = re.search(rf"\binet\s+{re.escape(str(group))}\b", ev.stdout) is not None
-            return Outcome(joined, f"{group} {'joined' if joined else 'not joined'} on {dev}", [ev])
-
-        return dict(zip(cases, ctx.parallel(one, cases), strict=True))
+        ev = ctx.sh(case.host, f"ip maddr show dev {dev}")
+        joined = re.search(rf"\binet\s+{re.escape(str(t.group))}\b", ev.stdout) is not None
+        return Outcome(joined, f"{t.group} {'joined' if joined else 'not joined'} on {dev}", [ev])
 
 
 _FDB_LINE = re.compile(r"^(?P<mac>[0-9a-f:]{17}) .*?\bdst (?P<dst>\S+)")
@@ -211,7 +221,7 @@ class FdbCheck(Check):
         ]
 
     def run(self, ctx: Context, cases: list[Case]) -> dict[Case, Outcome]:
-        tunnels = {t.name: t for t in ctx.lab.tunnels}
+        tunnels = ctx.tunnels
         # Every peer's MAC, fetched once per device (not once per host that looks for it).
         devices = {(h, c.tunnel) for c in cases for h in tunnels[c.tunnel].endpoints}  # type: ignore[index]
         macs = dict(zip(devices, ctx.parallel(lambda d: (ctx.cached_link(*d) or {}).get("address"), devices),
@@ -241,10 +251,10 @@ class FdbCheck(Check):
                 return Outcome(False, "missing: " + ", ".join(missing), evidence)
             return Outcome(True, f"{len(peers)} peer MACs learned behind their underlay IPs", evidence)
 
-        return dict(zip(cases, ctx.parallel(one, cases), strict=True))
+        return each(ctx, cases, one)
 
 
-class SocketCheck(Check):
+class SocketCheck(PerCaseCheck):
     name = "socket"
     proves = "a UDP socket listens on the tunnel's port"
 
@@ -255,52 +265,38 @@ class SocketCheck(Check):
             if t.kind.is_udp
         ]
 
-    def run(self, ctx: Context, cases: list[Case]) -> dict[Case, Outcome]:
-        tunnels = {t.name: t for t in ctx.lab.tunnels}
-
-        def one(case: Case) -> Outcome:
-            port = tunnels[case.tunnel].effective_dstport  # type: ignore[index]
-            ev = ctx.sh(case.host, f"ss -Hlun sport = :{port}")
-            # The underlay is IPv4: the kernel opens the tunnel's socket on 0.0.0.0 (or *).
-            local = {line.split()[3] for line in ev.stdout.splitlines() if len(line.split()) >= 4}
-            listening = bool(local & {f"0.0.0.0:{port}", f"*:{port}", f"[::]:{port}"})
-            return Outcome(listening, f"udp/{port} {'listening' if listening else 'not listening'}", [ev])
-
-        return dict(zip(cases, ctx.parallel(one, cases), strict=True))
+    def judge(self, ctx: Context, case: Case, t: Tunnel) -> Outcome:
+        port = t.effective_dstport
+        ev = ctx.sh(case.host, f"ss -Hlun sport = :{port}")
+        # The underlay is IPv4: the kernel opens the tunnel's socket on 0.0.0.0 (or *).
+        local = {line.split()[3] for line in ev.stdout.splitlines() if len(line.split()) >= 4}
+        listening = bool(local & {f"0.0.0.0:{port}", f"*:{port}", f"[::]:{port}"})
+        return Outcome(listening, f"udp/{port} {'listening' if listening else 'not listening'}", [ev])
 
 
-class MtuCheck(Check):
+class MtuCheck(PerCaseCheck):
     name = "mtu"
     proves = "the largest unfragmented packet the tunnel MTU allows passes; one byte more does not"
 
     def cases(self, lab: Lab) -> list[Case]:
-        return [
-            Case(self.name, h, f"{h}->{_peers(t, h)[0]} {t.name}", t.name, _peers(t, h)[0])
-            for h, t in _host_tunnels(lab)
-        ]
+        return _first_peer_cases(self.name, lab)
 
-    def run(self, ctx: Context, cases: list[Case]) -> dict[Case, Outcome]:
-        tunnels = {t.name: t for t in ctx.lab.tunnels}
-
-        def one(case: Case) -> Outcome:
-            t = tunnels[case.tunnel]  # type: ignore[index]
-            target = address(t, case.peer)  # type: ignore[arg-type]
-            mtu = t.effective_mtu(ctx.lab.underlay.mtu)
-            headers = 48 if t.kind.endpoint_family == 6 else 28  # IP + ICMP echo headers
-            fits = mtu - headers
-            wait = max(1, round(ctx.reply_timeout * 3))  # this one should get an answer
-            ok = ctx.sh(case.host, f"ping -c 1 -W {wait} -M do -s {fits} {target}")
-            big = ctx.sh(case.host, f"ping -c 1 -W {ctx.reply_timeout} -M do -s {fits + 1} {target}")
-            passed = ok.rc == 0 and big.rc != 0
-            if passed:
-                summary = f"{fits}+{headers} bytes pass, {fits + 1}+{headers} are refused (MTU {mtu})"
-            elif ok.rc != 0:
-                summary = f"a {mtu}-byte packet with DF set did not get through"
-            else:
-                summary = f"a {mtu + 1}-byte packet passed: the MTU is larger than {mtu}"
-            return Outcome(passed, summary, [ok, big])
-
-        return dict(zip(cases, ctx.parallel(one, cases), strict=True))
+    def judge(self, ctx: Context, case: Case, t: Tunnel) -> Outcome:
+        target = address(t, case.peer)  # type: ignore[arg-type]
+        mtu = t.effective_mtu(ctx.lab.underlay.mtu)
+        headers = 48 if t.kind.endpoint_family == 6 else 28  # IP + ICMP echo headers
+        fits = mtu - headers
+        wait = max(1, round(ctx.reply_timeout * 3))  # this one should get an answer
+        ok = ctx.sh(case.host, f"ping -c 1 -W {wait} -M do -s {fits} {target}")
+        big = ctx.sh(case.host, f"ping -c 1 -W {ctx.reply_timeout} -M do -s {fits + 1} {target}")
+        passed = ok.rc == 0 and big.rc != 0
+        if passed:
+            summary = f"{fits}+{headers} bytes pass, {fits + 1}+{headers} are refused (MTU {mtu})"
+        elif ok.rc != 0:
+            summary = f"a {mtu}-byte packet with DF set did not get through"
+        else:
+            summary = f"a {mtu + 1}-byte packet passed: the MTU is larger than {mtu}"
+        return Outcome(passed, summary, [ok, big])
 
 
 def wire_filter(lab: Lab, host: str, peer: str, t: Tunnel) -> tuple[list[str], str, list[str]]:
@@ -355,41 +351,32 @@ def packets(tcpdump_output: str) -> list[str]:
     return out
 
 
-class WireCheck(Check):
+class WireCheck(PerCaseCheck):
     name = "wire"
     proves = "a capture on the underlay during a ping shows the encapsulation"
 
     def cases(self, lab: Lab) -> list[Case]:
-        return [
-            Case(self.name, h, f"{h}->{_peers(t, h)[0]} {t.name}", t.name, _peers(t, h)[0])
-            for h, t in _host_tunnels(lab)
-        ]
+        return _first_peer_cases(self.name, lab)
 
-    def run(self, ctx: Context, cases: list[Case]) -> dict[Case, Outcome]:
-        tunnels = {t.name: t for t in ctx.lab.tunnels}
-
-        def one(case: Case) -> Outcome:
-            t = tunnels[case.tunnel]  # type: ignore[index]
-            options, bpf, expect = wire_filter(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
-            target = address(t, case.peer)  # type: ignore[arg-type]
-            cmd = WIRE_SCRIPT.format(
-                dev=ctx.lab.underlay.interface,
-                filter=" ".join([*options, shlex.quote(bpf)]),
-                target=target,
-                peer=shlex.quote(target),
-            )
-            ev = ctx.sh(case.host, cmd)
-            seen = packets(ev.stdout)
-            # The inner packet is the ping to the peer's tunnel address, or the ARP for it.
-            expect = [*expect, address(t, case.peer)]  # type: ignore[arg-type]
-            good = [p for p in seen if all(e in p for e in expect)]
-            if good:
-                return Outcome(True, _TIMESTAMP.sub("", good[0])[:160], [ev])
-            if not seen:
-                return Outcome(False, f"no {t.type} packet from {case.host} seen on the underlay", [ev])
-            return Outcome(False, f"packets seen, but without {' / '.join(expect)}", [ev])
-
-        return dict(zip(cases, ctx.parallel(one, cases), strict=True))
+    def judge(self, ctx: Context, case: Case, t: Tunnel) -> Outcome:
+        options, bpf, expect = wire_filter(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
+        target = address(t, case.peer)  # type: ignore[arg-type]
+        cmd = WIRE_SCRIPT.format(
+            dev=ctx.lab.underlay.interface,
+            filter=" ".join([*options, shlex.quote(bpf)]),
+            target=target,
+            peer=shlex.quote(target),
+        )
+        ev = ctx.sh(case.host, cmd)
+        seen = packets(ev.stdout)
+        # The inner packet is the ping to the peer's tunnel address, or the ARP for it.
+        expect = [*expect, target]
+        good = [p for p in seen if all(e in p for e in expect)]
+        if good:
+            return Outcome(True, _TIMESTAMP.sub("", good[0])[:160], [ev])
+        if not seen:
+            return Outcome(False, f"no {t.type} packet from {case.host} seen on the underlay", [ev])
+        return Outcome(False, f"packets seen, but without {' / '.join(expect)}", [ev])
 
 
 def isolation_pairs(lab: Lab) -> list[tuple[str, Tunnel, Tunnel]]:
@@ -406,7 +393,7 @@ def isolation_pairs(lab: Lab) -> list[tuple[str, Tunnel, Tunnel]]:
     return out
 
 
-class IsolationCheck(Check):
+class IsolationCheck(PerCaseCheck):
     name = "isolation"
     proves = "hosts on different VNIs cannot reach each other, even in the same subnet"
 
@@ -416,22 +403,17 @@ class IsolationCheck(Check):
             for h, mine, other in isolation_pairs(lab)
         ]
 
-    def run(self, ctx: Context, cases: list[Case]) -> dict[Case, Outcome]:
-        tunnels = {t.name: t for t in ctx.lab.tunnels}
-
-        def one(case: Case) -> Outcome:
-            other = tunnels[case.peer]  # type: ignore[index]
-            targets = [address(other, h) for h in other.endpoints]
-            alive, ev = ping_many(ctx, case.host, targets, expect_reply=False)
-            leaks = [a for a, ok in alive.items() if ok]
-            if leaks:
-                return Outcome(False, f"reaches {', '.join(leaks)} on {other.name}", [ev])
-            return Outcome(True, f"none of {other.name}'s {len(targets)} addresses reply", [ev])
-
-        return dict(zip(cases, ctx.parallel(one, cases), strict=True))
+    def judge(self, ctx: Context, case: Case, t: Tunnel) -> Outcome:
+        other = ctx.tunnels[case.peer]  # type: ignore[index]
+        targets = [address(other, h) for h in other.endpoints]
+        alive, ev = ping_many(ctx, case.host, targets, expect_reply=False)
+        leaks = [a for a, ok in alive.items() if ok]
+        if leaks:
+            return Outcome(False, f"reaches {', '.join(leaks)} on {other.name}", [ev])
+        return Outcome(True, f"none of {other.name}'s {len(targets)} addresses reply", [ev])
 
 
-# In the order they run: fdb and wire need traffic, which ping has already made.
+# In the order the report lists them (they run side by side; each makes the traffic it needs).
 CHECKS: dict[str, Check] = {
     c.name: c
     for c in (

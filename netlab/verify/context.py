@@ -50,6 +50,7 @@ class Context:
         register()
         self.lab = lab
         self.provider = provider
+        self.tunnels = {t.name: t for t in lab.tunnels}
         options = provider.testinfra_options()
         self.hosts = {h: testinfra.get_host(provider.testinfra_uri(h), **options) for h in lab.hosts}
         self._links: dict[tuple[str, str], dict[str, Any] | None] = {}
