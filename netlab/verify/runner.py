@@ -103,6 +103,8 @@ def run_verify(
         if junit_xml is not None:
             args += ["--junit-xml", str(junit_xml.resolve())]
         code = pytest.main(args, plugins=[plugin])
+    if code == pytest.ExitCode.INTERRUPTED:
+        raise KeyboardInterrupt  # Ctrl-C during verify: stop, as everywhere else
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         raise NetlabError(f"the verification suite could not run (pytest exit {int(code)})")
     result.outcomes = plugin.outcomes
