@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from netlab.macs import stable_mac
 from netlab.model import Lab, Tunnel
 
 
@@ -26,6 +27,9 @@ def tunnel_vars(lab: Lab, host: str, tunnel: Tunnel) -> dict[str, Any]:
         "remote": peers[0] if len(peers) == 1 else None,
         "peers": peers,
         "address": str(iface),
+        # Ethernet tunnels get a fixed MAC: after a reboot the peers' ARP and fdb entries still
+        # hold, instead of pointing at the random MAC the device had before.
+        "mac": stable_mac(lab.name, host, tunnel.name) if tunnel.kind.carries == "ethernet" else None,
         "family": iface.version,
         "mtu": tunnel.mtu,
         "effective_mtu": tunnel.effective_mtu(lab.underlay.mtu),

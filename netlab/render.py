@@ -6,7 +6,6 @@ student can copy it to a laptop with VirtualBox and run plain `vagrant up` there
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import yaml
 
 from netlab.errors import NetlabError
 from netlab.hostvars import host_vars
+from netlab.macs import stable_mac
 from netlab.model import Lab
 from netlab.resources import connection_plugins_dir, playbooks_dir, roles_dir, vagrantfile_template
 
@@ -70,9 +70,8 @@ def vagrantfile(lab: Lab, opts: RenderOptions) -> str:
 
 
 def underlay_mac(lab: str, host: str) -> str:
-    """A stable, locally administered MAC for a host's underlay NIC (unique per lab and host)."""
-    digest = hashlib.sha256(f"{lab}/{host}".encode()).digest()
-    return "52:54:" + ":".join(f"{b:02x}" for b in digest[:4])
+    """A stable MAC for a host's underlay NIC (unique per lab and host)."""
+    return stable_mac(lab, host)
 
 
 def ansible_cfg(opts: RenderOptions) -> str:
