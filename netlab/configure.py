@@ -10,7 +10,7 @@ from pathlib import Path
 
 from netlab.errors import NetlabError, ToolMissing
 from netlab.providers.base import Progress, Provider
-from netlab.render import RenderOptions, render
+from netlab.render import render
 
 
 def ansible_playbook() -> str:
@@ -22,12 +22,9 @@ def ansible_playbook() -> str:
 
 
 def render_workdir(provider: Provider) -> Path:
-    opts = RenderOptions(
-        provider=provider.name,
-        connection={h: provider.ansible_connection(h) for h in provider.lab.hosts},
-        group_vars=provider.ansible_group_vars(),
-        connection_plugins=provider.name == "netns",
-    )
+    from netlab.providers import reach_hosts, render_options
+
+    opts = reach_hosts(render_options(provider.name, provider.lab), provider)
     render(provider.lab, provider.state.workdir, opts)
     return provider.state.workdir
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 
 
-def stable_mac(*parts: str) -> str:
-    """A locally administered unicast MAC (52:54:xx:xx:xx:xx) derived from `parts`."""
+def stable_mac(*parts: str, prefix: str = "52:54") -> str:
+    """A locally administered unicast MAC starting with `prefix`, the rest derived from `parts`."""
+    free = 6 - len(prefix.split(":"))
     digest = hashlib.sha256("/".join(parts).encode()).digest()
-    return "52:54:" + ":".join(f"{b:02x}" for b in digest[:4])
+    return prefix + ":" + ":".join(f"{b:02x}" for b in digest[:free])

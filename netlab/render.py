@@ -38,6 +38,11 @@ class RenderOptions:
     connection_plugins: bool = False
 
 
+def host_box(lab: Lab, host: str, provider: str, override: str | None = None) -> str:
+    """The box a host boots: --box, else the host's own, else the lab's, else the provider's."""
+    return override or lab.hosts[host].box or lab.box or DEFAULT_BOXES[provider]
+
+
 def _dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
@@ -51,9 +56,8 @@ def vagrantfile(lab: Lab, opts: RenderOptions) -> str:
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # Ruby source; every value is a validated, quote-free name or address
     )
-    default_box = opts.box or lab.box or DEFAULT_BOXES[opts.provider]
     hosts = [
-        {"name": name, "ip": spec.ip, "box": opts.box or spec.box or default_box,
+        {"name": name, "ip": spec.ip, "box": host_box(lab, name, opts.provider, opts.box),
          "mac": underlay_mac(lab.name, name)}
         for name, spec in lab.hosts.items()
     ]

@@ -89,11 +89,17 @@ def render_options(provider: str, lab: Lab, box: str | None = None) -> RenderOpt
         raise NetlabError(f"unknown provider {provider!r}", hint=f"use one of: {', '.join(PROVIDER_NAMES)}")
     opts = RenderOptions(provider=provider, box=box, mcast=underlay_mcast(lab.name))
     if provider == "netns":
+        # netns hosts are reachable before anything runs: their names are fixed.
         from netlab.providers.netns import NetnsProvider
         from netlab.state import LabState
 
-        p = NetnsProvider(lab, LabState(lab.name))
-        opts.connection = {h: p.ansible_connection(h) for h in lab.hosts}
-        opts.group_vars = p.ansible_group_vars()
-        opts.connection_plugins = True
+        reach_hosts(opts, NetnsProvider(lab, LabState(lab.name)))
+    return opts
+
+
+def reach_hosts(opts: RenderOptions, provider: Provider) -> RenderOptions:
+    """Fill in how Ansible reaches `provider`'s hosts (inventory variables, connection plugin)."""
+    opts.connection = {h: provider.ansible_connection(h) for h in provider.lab.hosts}
+    opts.group_vars = provider.ansible_group_vars()
+    opts.connection_plugins = provider.name == "netns"
     return opts

@@ -33,6 +33,7 @@ from typing import Any
 from netlab.errors import NetlabError
 from netlab.images import Image, build_image, missing_tools
 from netlab.images.build import READY_MARKER, images_root
+from netlab.macs import stable_mac
 from netlab.model import Lab
 from netlab.providers import underlay_mcast
 from netlab.providers.base import Availability, CommandResult, HostStatus, Progress, Provider, _text
@@ -122,8 +123,7 @@ def mgmt_network(lab: Lab) -> str:
 
 def mac_address(lab: str, host: str, nic: int) -> str:
     """Stable, locally administered MAC (QEMU's 52:54:00 prefix), unique per lab, host and NIC."""
-    h = zlib.crc32(f"{lab}/{host}/{nic}".encode())
-    return "52:54:00:" + ":".join(f"{b:02x}" for b in h.to_bytes(4, "big")[1:])
+    return stable_mac(lab, host, f"nic{nic}", prefix="52:54:00")
 
 
 def pid_alive(pid: int, marker: str) -> bool:

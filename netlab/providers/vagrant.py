@@ -226,12 +226,10 @@ class LibvirtProvider(VagrantProvider):
 
     def uses_netlab_box(self) -> bool:
         from netlab.images.box import BOX_NAME
-        from netlab.render import DEFAULT_BOXES
+        from netlab.render import host_box
 
-        # The same precedence as the Vagrantfile: --box, then the host's box, then the lab's.
         chosen = self.state.read().get("box")
-        boxes = {chosen or h.box or self.lab.box or DEFAULT_BOXES["libvirt"] for h in self.lab.hosts.values()}
-        return BOX_NAME in boxes
+        return any(host_box(self.lab, h, self.vagrant_provider, chosen) == BOX_NAME for h in self.lab.hosts)
 
     def create(self, progress: Progress) -> None:
         if self.uses_netlab_box():
