@@ -22,8 +22,7 @@ import yaml
 
 from netlab import catalog
 from netlab.lifecycle import down, open_lab, up
-from netlab.loader import validate_lab
-from netlab.model import Lab
+from netlab.model import Lab, validate_lab
 from netlab.verify.checks import CHECKS, plan
 from netlab.verify.context import Context
 from netlab.verify.runner import run_verify

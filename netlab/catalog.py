@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netlab.errors import LabError, NetlabError
-from netlab.loader import load_lab
-from netlab.model import Lab
-from netlab.resources import labs_dir
+from netlab.model import Lab, load_lab
+from netlab.package_data import labs_dir
 
 
 @dataclass(frozen=True)

@@ -48,9 +48,7 @@ def list_labs() -> None:
         if isinstance(lab, LabError):
             table.add_row(entry.name, "[red]invalid[/]", "", escape(lab.issues[0].message))
             continue
-        types = ", ".join(dict.fromkeys(
-            t.type + (f" {t.effective_mode}" if t.type == "vxlan" else "") for t in lab.tunnels
-        ))
+        types = ", ".join(dict.fromkeys(t.kind.describe(t) for t in lab.tunnels))
         table.add_row(lab.name, types, str(len(lab.hosts)), escape(lab.title))
     out.print(table)
 
@@ -100,12 +98,11 @@ def render(
     box: Annotated[str | None, typer.Option(help="Vagrant box for every host")] = None,
 ) -> None:
     """Write the Vagrantfile, Ansible inventory, playbook and host_vars for a lab."""
-    from netlab.providers import render_options
+    from netlab.configure.workdir import render_options
+    from netlab.render import render as do_render
 
     try:
         model = catalog.load(lab)
-        from netlab.render import render as do_render
-
         written = do_render(model, output, render_options(provider, model, box=box))
     except NetlabError as exc:
         fail(exc)
@@ -145,9 +142,10 @@ def up(
     """Create the lab's machines and wires, and configure the overlay."""
     import time
 
+    from netlab.configure import VIAS
     from netlab.lifecycle import up as do_up
 
-    if via not in ("default", "ansible"):
+    if via not in VIAS:
         fail(NetlabError(f"--via {via} is not known", hint="use --via default or --via ansible"))
     start = time.monotonic()
     try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from netlab.commands import HostScript, host_script
 from netlab.model import Lab, Tunnel
+from netlab.render.scripts import HostScript, host_script
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from netlab import catalog
+from netlab.configure import configure
 from netlab.errors import NetlabError
-from netlab.loader import load_lab
-from netlab.model import Lab
+from netlab.model import Lab, load_lab
 from netlab.providers import choose, provider_class
 from netlab.providers.base import Progress, Provider
 from netlab.state import LabState
@@ -61,7 +61,7 @@ def up(session: Session, progress: Progress, via: str = "default", box: str | No
             provider.state.set(box=box)
         provider.create(progress)
         provider.state.set(phase="configuring")
-        provider.configure(progress, via=via)
+        configure(provider, progress, via=via)
         provider.state.set(phase="up", via=via)
 
 

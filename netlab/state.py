@@ -20,11 +20,12 @@ import filelock
 import platformdirs
 
 from netlab.errors import NetlabError
+from netlab.settings import settings
 
 
 def state_root() -> Path:
-    override = os.environ.get("NETLAB_STATE_DIR")
-    return Path(override) if override else Path(platformdirs.user_state_dir("netlab")) / "labs"
+    override = settings().state_dir
+    return override if override else Path(platformdirs.user_state_dir("netlab")) / "labs"
 
 
 @dataclass

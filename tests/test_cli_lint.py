@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from netlab.loader import load_lab
+from netlab.model import load_lab
 
 REPO = Path(__file__).resolve().parent.parent
 NETLAB = Path(sys.executable).parent / "netlab"

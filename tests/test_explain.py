@@ -6,8 +6,8 @@ from typer.testing import CliRunner
 
 from netlab import catalog
 from netlab.cli import app
-from netlab.commands import batches, host_script
 from netlab.explain import budgets
+from netlab.render.scripts import batches, host_script
 
 runner = CliRunner()
 

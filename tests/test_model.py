@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from netlab.errors import LabError, LabIssue
-from netlab.loader import load_lab, validate_lab
-from netlab.model import Lab
+from netlab.model import Lab, load_lab, validate_lab
 
 BASE_TEXT = """\
 name: lab10

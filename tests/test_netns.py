@@ -15,9 +15,10 @@ from xml.etree import ElementTree
 import pytest
 
 from netlab import catalog
+from netlab.configure import configure
 from netlab.errors import NetlabError
 from netlab.lifecycle import Session, down, open_lab, up
-from netlab.loader import load_lab
+from netlab.model import load_lab
 from netlab.providers.netns import NetnsProvider, kernel_tunnel_types
 from netlab.state import LabState
 from netlab.verify.runner import run_verify
@@ -110,7 +111,7 @@ def test_wrong_vni_and_link_down_are_caught_per_host(lab_up: Session) -> None:
 
     # boxC's underlay cable unplugged: its pings fail, the others still reach each other.
     provider.run("boxB", ["ip", "link", "del", "vxlan0"])
-    provider.configure(quiet)
+    configure(provider, quiet)
     assert run_verify(lab, provider, only=["ping"]).passed
     assert provider.run("boxC", ["ip", "link", "set", "enp0s8", "down"]).ok
     result = run_verify(lab, provider, only=["ping"])

@@ -49,7 +49,7 @@ def test_installed_wheel_lists_the_catalog_from_another_directory(wheel: Path, t
     elsewhere.mkdir()
     # Only the unpacked wheel (not this checkout) provides the netlab package.
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "200"}
-    proc = subprocess.run([sys.executable, "-c", "import netlab.resources as r; print(r.data_root())"],
+    proc = subprocess.run([sys.executable, "-c", "import netlab.package_data as r; print(r.data_root())"],
                           cwd=elsewhere, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert Path(proc.stdout.strip()) == site / "netlab" / "_data"

@@ -19,19 +19,17 @@ from netlab.errors import NetlabError
 from netlab.images import build as image_build
 from netlab.images import build_image, cached_image, missing_tools
 from netlab.lifecycle import Session, down, open_lab, up
-from netlab.loader import load_lab
-from netlab.providers import underlay_mcast
+from netlab.model import load_lab
 from netlab.providers.qemu import (
     QemuProvider,
     VmSpec,
-    choose_mcast,
     free_port,
     mac_address,
     mgmt_network,
     pid_alive,
     ssh_config_text,
-    used_mcast,
 )
+from netlab.providers.segments import choose_mcast, underlay_mcast, used_mcast
 from netlab.state import LabState, Resource
 from netlab.verify.runner import VerifyResult, run_verify
 

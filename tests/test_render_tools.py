@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from netlab import catalog
-from netlab.providers import render_options
+from netlab.configure.workdir import render_options
 from netlab.render import render
 
 from .conftest import REPO

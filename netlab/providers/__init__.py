@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import os
-import zlib
 
 from netlab.errors import NetlabError
 from netlab.model import Lab
 from netlab.providers.base import Availability, Provider
-from netlab.render import RenderOptions
+from netlab.settings import settings
 
 PROVIDER_NAMES = ("virtualbox", "libvirt", "qemu", "netns")
 
@@ -53,7 +51,7 @@ def choose(lab: Lab, requested: str | None, remembered: str | None) -> tuple[str
         return requested, "asked for with --provider"
     if remembered:
         return remembered, f"lab {lab.name} is up with it"
-    env = os.environ.get("NETLAB_PROVIDER")
+    env = settings().provider
     if env:
         if env not in PROVIDER_NAMES:
             raise NetlabError(f"NETLAB_PROVIDER={env} is not a provider",
@@ -75,31 +73,3 @@ def choose(lab: Lab, requested: str | None, remembered: str | None) -> tuple[str
         f"no provider can run lab {lab.name} on this machine ({'; '.join(reasons)})",
         hint="run `netlab doctor` to see what each provider needs",
     )
-
-
-def underlay_mcast(lab_name: str) -> tuple[str, int]:
-    """A multicast group and port for the lab's private L2 segment (QEMU socket / libvirt mcast)."""
-    h = zlib.crc32(lab_name.encode())
-    return f"239.255.{(h >> 8) & 0xFF}.{h & 0xFF or 1}", 40000 + (h >> 16) % 20000
-
-
-def render_options(provider: str, lab: Lab, box: str | None = None) -> RenderOptions:
-    """How `netlab render` writes a lab for `provider` (before anything runs)."""
-    if provider not in PROVIDER_NAMES:
-        raise NetlabError(f"unknown provider {provider!r}", hint=f"use one of: {', '.join(PROVIDER_NAMES)}")
-    opts = RenderOptions(provider=provider, box=box, mcast=underlay_mcast(lab.name))
-    if provider == "netns":
-        # netns hosts are reachable before anything runs: their names are fixed.
-        from netlab.providers.netns import NetnsProvider
-        from netlab.state import LabState
-
-        reach_hosts(opts, NetnsProvider(lab, LabState(lab.name)))
-    return opts
-
-
-def reach_hosts(opts: RenderOptions, provider: Provider) -> RenderOptions:
-    """Fill in how Ansible reaches `provider`'s hosts (inventory variables, connection plugin)."""
-    opts.connection = {h: provider.ansible_connection(h) for h in provider.lab.hosts}
-    opts.group_vars = provider.ansible_group_vars()
-    opts.connection_plugins = provider.name == "netns"
-    return opts

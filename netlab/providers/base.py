@@ -41,10 +41,19 @@ class CommandResult:
 
 
 class Provider(ABC):
-    """Makes machines and the wire between them; configuration and checks are shared."""
+    """Makes machines and the wire between them, and says how to reach them. Configuration
+    (netlab.configure) and checks (netlab.verify) are the same for every provider."""
 
     name: ClassVar[str]
     description: ClassVar[str]
+    # How netlab.configure applies the lab here by default: "ip-batch" (the rendered `ip`
+    # commands piped into `ip -batch` on each host), "ansible" (site.yml over the provider's
+    # connection) or "vagrant" (Vagrant's own Ansible provisioner).
+    configurer: ClassVar[str] = "ansible"
+    # Whether Ansible needs netlab's own connection plugin to reach the hosts (netns).
+    needs_connection_plugin: ClassVar[bool] = False
+    # Whether hosts can be named for Ansible before the lab is up (netns: fixed namespace names).
+    reachable_before_up: ClassVar[bool] = False
     # How long checks wait for a reply (VMs under emulation are slow to answer).
     reply_timeout: ClassVar[float] = 2.0
     # How many commands verify may run on this provider's hosts at once.
@@ -66,10 +75,6 @@ class Provider(ABC):
         """Make machines and wires; record each in the state before creating it."""
 
     @abstractmethod
-    def configure(self, progress: Progress, via: str = "default") -> None:
-        """Apply the lab's underlay and overlay configuration."""
-
-    @abstractmethod
     def destroy(self, progress: Progress) -> None:
         """Remove everything the state records (and anything else carrying the lab's prefix)."""
 
@@ -81,13 +86,13 @@ class Provider(ABC):
     def host_argv(self, host: str, command: list[str], interactive: bool = False) -> list[str]:
         """argv that runs `command` on `host` from this machine."""
 
-    def run(self, host: str, command: list[str], timeout: float = 30) -> CommandResult:
+    def batch_argv(self, host: str, tool: str, *options: str) -> list[str]:
+        """argv that runs `tool OPTIONS -batch -` (ip or bridge, commands on stdin) on `host`."""
+        return self.host_argv(host, [tool, *options, "-batch", "-"])
+
+    def run(self, host: str, command: list[str], timeout: float = 30, input: str | None = None) -> CommandResult:
         argv = self.host_argv(host, command)
-        try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            return CommandResult(argv, 124, _text(exc.stdout), _text(exc.stderr) + "\n(timed out)")
-        return CommandResult(argv, proc.returncode, proc.stdout, proc.stderr)
+        return run_argv(argv, timeout, input)
 
     @abstractmethod
     def ansible_connection(self, host: str) -> dict[str, Any]:
@@ -104,7 +109,20 @@ class Provider(ABC):
         return {}
 
 
-def _text(data: bytes | str | None) -> str:
+def run_argv(argv: list[str], timeout: float, input: str | None = None) -> CommandResult:
+    """Run `argv` with a deadline; a command that does not finish in time fails with exit 124."""
+    try:
+        # stdin from /dev/null unless given: an SSH control master started here would otherwise
+        # inherit ours and set it non-blocking, which ansible-playbook then refuses to run with.
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input,
+                              stdin=subprocess.DEVNULL if input is None else None)
+    except subprocess.TimeoutExpired as exc:
+        return CommandResult(argv, 124, text_of(exc.stdout),
+                             text_of(exc.stderr) + f"\n(no answer within {timeout:g} s)")
+    return CommandResult(argv, proc.returncode, proc.stdout, proc.stderr)
+
+
+def text_of(data: bytes | str | None) -> str:
     if data is None:
         return ""
     return data if isinstance(data, str) else data.decode(errors="replace")

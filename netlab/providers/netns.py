@@ -11,28 +11,17 @@ import os
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from netlab.commands import batches, host_script
 from netlab.errors import NetlabError, ToolMissing
 from netlab.model import Lab
 from netlab.providers.base import Availability, HostStatus, Progress, Provider
 from netlab.state import Resource
+from netlab.tunnels import TUNNEL_TYPES
 
 BRIDGE = "underlay"
-
-# How to create a throw-away device of each type, to learn whether this kernel has it.
-_PROBES = {
-    "vxlan": "type vxlan id 1 dstport 4789",
-    "geneve": "type geneve id 1 remote 192.0.2.1",
-    "gre": "type gre local 192.0.2.2 remote 192.0.2.1",
-    "gretap": "type gretap local 192.0.2.2 remote 192.0.2.1",
-    "ipip": "type ipip local 192.0.2.2 remote 192.0.2.1",
-    "sit": "type sit local 192.0.2.2 remote 192.0.2.1",
-}
 
 
 def namespace(lab: str, host: str) -> str:
@@ -54,9 +43,10 @@ def kernel_tunnel_types() -> frozenset[str]:
     """Tunnel types this kernel can create, probed in a throw-away namespace (`unshare -n`)."""
     if shutil.which("unshare") is None or os.geteuid() != 0:
         return frozenset()
+    # A throw-away device of each type: the kernel refuses the ones it lacks.
     script = "; ".join(
-        f"ip link add p{i} {args} >/dev/null 2>&1 && echo {kind}"
-        for i, (kind, args) in enumerate(_PROBES.items())
+        f"ip link add p{i} {kind.probe} >/dev/null 2>&1 && echo {kind.name}"
+        for i, kind in enumerate(TUNNEL_TYPES.values())
     )
     proc = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True)
     return frozenset(proc.stdout.split())
@@ -83,6 +73,9 @@ class NetnsProvider(Provider):
     description = "Linux network namespaces: a lab in well under a second, no VMs"
     reply_timeout = 0.3
     max_parallel_commands = 32
+    configurer = "ip-batch"
+    needs_connection_plugin = True
+    reachable_before_up = True
 
     @classmethod
     def availability(cls, lab: Lab | None = None) -> Availability:
@@ -104,7 +97,7 @@ class NetnsProvider(Provider):
         if lab is not None:
             return Availability(True, "root on Linux, and the kernel has the lab's tunnel types")
         have = kernel_tunnel_types()
-        lacks = [t for t in _PROBES if t not in have]
+        lacks = [t for t in TUNNEL_TYPES if t not in have]
         reason = f"root on Linux; this kernel has {', '.join(sorted(have)) or 'no tunnel type'}"
         fix = f"for labs with {', '.join(lacks)}: --provider qemu" if lacks else ""
         return Availability(bool(have), reason + (f", not {', '.join(lacks)}" if lacks else ""), fix)
@@ -138,6 +131,9 @@ class NetnsProvider(Provider):
             self._wire()
         else:
             self._rewire_missing_ports()
+        for host in self.lab.hosts:
+            # The hosts share this machine's disk: the overlay role keeps their files here.
+            self.host_dir(host).mkdir(parents=True, exist_ok=True)
 
     def neighbours_needed(self) -> int:
         """ARP entries the lab fills once every host has talked to every peer (underlay+overlay)."""
@@ -199,41 +195,6 @@ class NetnsProvider(Provider):
         if lines:
             _ip("-n", self.switch, "-batch", "-", input="\n".join(lines) + "\n")
 
-    def configure(self, progress: Progress, via: str = "default") -> None:
-        if via == "ansible":
-            from netlab.configure import run_playbook
-
-            for host in self.lab.hosts:
-                self.host_dir(host).mkdir(parents=True, exist_ok=True)
-            run_playbook(self, progress)
-            return
-        progress("configuring hosts with ip -batch")
-        with ThreadPoolExecutor(max_workers=min(16, len(self.lab.hosts))) as pool:
-            list(pool.map(self._configure_host, self.lab.hosts))
-
-    def _configure_host(self, host: str) -> None:
-        ns = self.ns(host)
-        script = host_script(self.lab, host)
-        # Re-running converges: tunnel devices that exist are removed and made again.
-        current = _ip("-n", ns, "-j", "link", "show", check=False)
-        names = {link["ifname"] for link in json.loads(current.stdout or "[]")}
-        stale = [t.name for t in self.lab.tunnels_of(host) if t.name in names]
-        groups = batches(script.commands)
-        if stale:
-            groups.insert(0, ("ip", [f"link del {name}" for name in stale]))
-        groups.insert(0, ("ip", ["link set lo up"]))
-        for tool, lines in groups:
-            proc = subprocess.run(
-                [tool, "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n",
-                capture_output=True, text=True,
-            )
-            if proc.returncode != 0:
-                raise NetlabError(
-                    f"configuring {host} failed: {proc.stderr.strip()}",
-                    hint=f"netlab explain {self.lab.name} shows the commands; "
-                    "netlab down then up starts clean",
-                )
-
     def destroy(self, progress: Progress) -> None:
         prefix = f"netlab.{self.lab.name}."
         recorded = {r.name for r in self.state.resources("netns")}
@@ -275,6 +236,10 @@ class NetnsProvider(Provider):
         if shutil.which("ip") is None:
             raise ToolMissing("ip", "iproute2", "enter network namespaces")
         return ["ip", "netns", "exec", self.ns(host), *command]
+
+    def batch_argv(self, host: str, tool: str, *options: str) -> list[str]:
+        # `ip -n` enters the namespace without `ip netns exec`'s remount of /sys.
+        return [tool, "-n", self.ns(host), *options, "-batch", "-"]
 
     def switch_argv(self, command: list[str]) -> list[str]:
         return ["ip", "netns", "exec", self.switch, *command]

@@ -35,9 +35,10 @@ from netlab.images import Image, build_image, missing_tools
 from netlab.images.build import READY_MARKER, images_root
 from netlab.macs import stable_mac
 from netlab.model import Lab
-from netlab.providers import underlay_mcast
-from netlab.providers.base import Availability, CommandResult, HostStatus, Progress, Provider, _text
-from netlab.state import LabState, Resource, active_labs
+from netlab.providers.base import Availability, HostStatus, Progress, Provider
+from netlab.providers.segments import choose_mcast, used_mcast
+from netlab.settings import settings
+from netlab.state import Resource
 
 QEMU = "qemu-system-x86_64"
 # What a VM needs besides the image: the emulator, the disk tool and the SSH client.
@@ -66,7 +67,7 @@ def accelerator(kernel: str) -> str:
     under KVM: a working KVM panics and exits (panic=-1, -no-reboot) within a few seconds.
     The answer is cached per host kernel and QEMU build; NETLAB_QEMU_ACCEL=tcg|kvm overrides.
     """
-    forced = os.environ.get("NETLAB_QEMU_ACCEL")
+    forced = settings().qemu_accel
     if forced in ("tcg", "kvm"):
         return forced
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -217,26 +218,6 @@ def ssh_config_text(hosts: dict[str, int], key: Path, control_dir: Path) -> str:
         "  ControlPersist 120s\n"
     )
     return "# netlab: SSH to this lab's VMs (ssh -F this-file HOST)\n" + "\n".join(blocks)
-
-
-def used_mcast(exclude: str) -> set[tuple[str, int]]:
-    """Underlay groups of the other qemu labs that are up (two labs must not share a wire)."""
-    taken = set()
-    for name in active_labs():
-        if name == exclude:
-            continue
-        with contextlib.suppress(NetlabError):
-            mcast = LabState(name).read().get("qemu", {}).get("mcast")
-            if mcast:
-                taken.add((mcast[0], int(mcast[1])))
-    return taken
-
-
-def choose_mcast(lab: str, taken: set[tuple[str, int]]) -> tuple[str, int]:
-    group, port = underlay_mcast(lab)
-    while (group, port) in taken:  # a hash collision with another lab: the next port
-        port = 40000 + (port - 40000 + 1) % 20000
-    return group, port
 
 
 class QemuProvider(Provider):
@@ -461,12 +442,6 @@ class QemuProvider(Provider):
             if not result.ok:
                 raise NetlabError(f"renaming the underlay NIC to {name} on {host} failed: {result.stderr.strip()}")
 
-    # -- configure ------------------------------------------------------------------------------
-    def configure(self, progress: Progress, via: str = "default") -> None:
-        from netlab.configure import run_playbook
-
-        run_playbook(self, progress)
-
     # -- destroy --------------------------------------------------------------------------------
     def destroy(self, progress: Progress) -> None:
         self._close_ssh()
@@ -527,16 +502,6 @@ class QemuProvider(Provider):
         argv += ["-t", "-o", "BatchMode=no"] if interactive else ["-T"]
         # ssh joins its arguments with spaces for the remote shell: quote them once, here.
         return [*argv, host, "--", shlex.join(command)]
-
-    def run(self, host: str, command: list[str], timeout: float = 30) -> CommandResult:
-        # stdin from /dev/null: an SSH control master started here would otherwise inherit our
-        # stdin and set it non-blocking, which ansible-playbook then refuses to run with.
-        argv = self.host_argv(host, command)
-        try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired as exc:
-            return CommandResult(argv, 124, _text(exc.stdout), _text(exc.stderr) + "\n(timed out)")
-        return CommandResult(argv, proc.returncode, proc.stdout, proc.stderr)
 
     def ansible_connection(self, host: str) -> dict[str, Any]:
         return {

@@ -18,7 +18,9 @@ from typing import Any, ClassVar
 from netlab.errors import NetlabError, ToolMissing
 from netlab.model import Lab
 from netlab.providers.base import Availability, HostStatus, Progress, Provider
+from netlab.providers.segments import underlay_mcast
 from netlab.render import RenderOptions, render
+from netlab.settings import settings
 from netlab.state import Resource
 
 LIBVIRT_URI = "qemu:///system"
@@ -56,6 +58,8 @@ def machine_states(output: str) -> dict[str, str]:
 
 class VagrantProvider(Provider):
     vagrant_provider: ClassVar[str]
+    # Both ways are Ansible here: Vagrant's own provisioner runs site.yml on every machine.
+    configurer = "vagrant"
     reply_timeout = 2.0
     max_parallel_commands = 6
 
@@ -69,9 +73,8 @@ class VagrantProvider(Provider):
         return self.state.dir / "ssh_config"
 
     def render_options(self) -> RenderOptions:
-        from netlab.providers import render_options
-
-        return render_options(self.vagrant_provider, self.lab, box=self.state.read().get("box"))
+        return RenderOptions(provider=self.vagrant_provider, box=self.state.read().get("box"),
+                             mcast=underlay_mcast(self.lab.name))
 
     # -- running vagrant -----------------------------------------------------------------------
     def _env(self) -> dict[str, str]:
@@ -110,11 +113,6 @@ class VagrantProvider(Provider):
         progress(f"vagrant up --provider={self.vagrant_provider} (machines only)")
         self.vagrant("up", f"--provider={self.vagrant_provider}", "--no-provision", progress=progress)
         self._write_ssh_config()
-
-    def configure(self, progress: Progress, via: str = "default") -> None:
-        # Both ways are Ansible here: Vagrant's own provisioner runs site.yml on every machine.
-        progress("vagrant provision (Ansible: site.yml)")
-        self.vagrant("provision", progress=progress)
 
     def destroy(self, progress: Progress) -> None:
         if (self.workdir / "Vagrantfile").exists():
@@ -240,8 +238,8 @@ class LibvirtProvider(VagrantProvider):
 
     def _env(self) -> dict[str, str]:
         env = super()._env()
-        if "NETLAB_LIBVIRT_DRIVER" not in env:
-            env["NETLAB_LIBVIRT_DRIVER"] = self._driver()
+        # Vagrantfile.j2 reads it: kvm where a probe shows KVM runs guests, else qemu (emulation).
+        env["NETLAB_LIBVIRT_DRIVER"] = settings().libvirt_driver or self._driver()
         return env
 
     @staticmethod

@@ -7,11 +7,9 @@ from collections import defaultdict
 from collections.abc import Collection, Iterator, Sequence
 
 from netlab.errors import LabIssue
-from netlab.model import Lab, Tunnel
+from netlab.model.lab import Lab, Tunnel
+from netlab.tunnels import types_with
 
-MULTICAST = ipaddress.IPv4Network("224.0.0.0/4")
-# Link-local multicast (224.0.0.0/24) is never forwarded and is used by routing protocols.
-LINK_LOCAL_MULTICAST = ipaddress.IPv4Network("224.0.0.0/24")
 IPV6_MIN_MTU = 1280
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -94,38 +92,25 @@ def _tunnel(lab: Lab, i: int, t: Tunnel, unchecked_hosts: Collection[str]) -> It
     if kind.has_vni and t.vni is None:
         yield LabIssue(f"{p}.vni", f"{t.type} needs a vni (1..16777215)")
     if not kind.has_vni and t.vni is not None:
-        yield LabIssue(f"{p}.vni", f"{t.type} has no vni; vni is for vxlan and geneve")
+        yield LabIssue(f"{p}.vni", f"{t.type} has no vni; vni is for {types_with('has_vni')}")
     if not kind.has_key and t.key is not None:
-        yield LabIssue(f"{p}.key", f"{t.type} has no key; key is for gre and gretap")
+        yield LabIssue(f"{p}.key", f"{t.type} has no key; key is for {types_with('has_key')}")
     if not kind.is_udp and t.dstport is not None:
-        yield LabIssue(f"{p}.dstport", f"{t.type} does not use UDP; dstport is for vxlan and geneve")
-    if t.type != "vxlan" and t.mode not in (None, "p2p"):
-        yield LabIssue(f"{p}.mode", f"{t.type} is point-to-point; mode {t.mode} is for vxlan only")
-    if t.type != "vxlan" and t.group is not None:
-        yield LabIssue(f"{p}.group", f"{t.type} has no multicast group; group is for vxlan")
-
-    mode = t.effective_mode
-    if t.type == "vxlan" and mode == "multicast" and t.group is None:
-        yield LabIssue(f"{p}.group", "mode multicast needs a group, e.g. 239.255.0.1")
-    if t.type == "vxlan" and mode != "multicast" and t.group is not None:
-        yield LabIssue(f"{p}.group", f"mode {mode} takes no group: remove it or use mode multicast")
-    if t.group is not None:
-        group = ipaddress.IPv4Address(t.group)
-        if group not in MULTICAST:
-            yield LabIssue(f"{p}.group", f"{group} is not a multicast address (224.0.0.0/4)")
-        elif group in LINK_LOCAL_MULTICAST:
-            yield LabIssue(
-                f"{p}.group",
-                f"{group} is link-local multicast, reserved for protocols: use e.g. 239.255.0.1",
-            )
+        yield LabIssue(f"{p}.dstport", f"{t.type} does not use UDP; dstport is for {types_with('is_udp')}")
+    if t.mode is not None and t.mode not in kind.modes:
+        yield LabIssue(f"{p}.mode", f"{t.type} is point-to-point; mode {t.mode} is for "
+                       f"{types_with('mode_help', ', ')} only")
+    if not kind.has_group and t.group is not None:
+        yield LabIssue(f"{p}.group", f"{t.type} has no multicast group; group is for {types_with('has_group')}")
+    yield from kind.rules(lab, p, t)
 
     count = len(t.endpoints)
-    point_to_point = kind.point_to_point or mode == "p2p"
-    if point_to_point and count != 2:
+    if t.effective_mode == "p2p" and count != 2:
+        others = [m for m in kind.modes if m != "p2p"]
         yield LabIssue(
             f"{p}.endpoints",
-            f"{t.type} {'mode p2p ' if t.type == 'vxlan' else ''}connects exactly two hosts, "
-            f"got {count}" + (": use mode multicast or flood for more" if t.type == "vxlan" else ""),
+            f"{t.type} {'mode p2p ' if others else ''}connects exactly two hosts, "
+            f"got {count}" + (f": use mode {' or '.join(others)} for more" if others else ""),
         )
     elif count < 2:
         yield LabIssue(f"{p}.endpoints", f"a tunnel needs at least two endpoints, got {count}")
@@ -161,7 +146,7 @@ def _endpoints(lab: Lab, p: str, t: Tunnel, unchecked_hosts: Collection[str]) ->
             yield LabIssue(path, f"no host {host!r}; hosts are: {known}")
         iface = t.interface(host)
         if iface.version != family:
-            want = "IPv6 (SIT carries IPv6 over IPv4)" if family == 6 else "IPv4"
+            want = t.kind.endpoint_family_hint()
             yield LabIssue(path, f"{iface} is IPv{iface.version}; {t.type} endpoints need {want}")
             continue
         net = iface.network
@@ -254,8 +239,8 @@ def _across_tunnels(lab: Lab, index: list[int]) -> Iterator[LabIssue]:
                 udp_ports.setdefault((host, port), (t.type, i))
             elif len(t.endpoints) == 2:
                 peer = next(h for h in t.endpoints if h != host)
-                # gre and gretap are separate in the kernel (the GRE protocol field tells them
-                # apart), so only two tunnels of the same type and key collide.
+                # Types that share an IP protocol are separate in the kernel (the GRE protocol
+                # field tells them apart), so only two tunnels of the same type and key collide.
                 key4 = (t.type, host, peer, t.key)
                 if key4 in ip_tunnels:
                     yield from once(LabIssue(

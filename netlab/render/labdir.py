@@ -1,4 +1,4 @@
-"""`netlab render`: the files that bring a lab up with Vagrant and configure it with Ansible.
+"""`netlab render`: the lab directory that brings a lab up with Vagrant and configures it with Ansible.
 
 The output directory stands alone: it carries copies of the roles and the playbook, so a
 student can copy it to a laptop with VirtualBox and run plain `vagrant up` there.
@@ -8,74 +8,21 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import yaml
 
 from netlab.errors import NetlabError
-from netlab.hostvars import host_vars
-from netlab.macs import stable_mac
 from netlab.model import Lab
-from netlab.resources import connection_plugins_dir, playbooks_dir, roles_dir, vagrantfile_template
-
-DEFAULT_BOXES = {"virtualbox": "ubuntu/jammy64", "libvirt": "netlab/debian12"}
-
-
-@dataclass
-class RenderOptions:
-    provider: str
-    # Per-host connection variables for inventory.yml (how Ansible reaches each host).
-    connection: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Variables for every host (e.g. netlab_dir, netlab_boot_unit for netns).
-    group_vars: dict[str, Any] = field(default_factory=dict)
-    box: str | None = None
-    memory: int = 512
-    libvirt_driver: str = "kvm"
-    mcast: tuple[str, int] = ("239.255.77.1", 47001)
-    connection_plugins: bool = False
-
-
-def host_box(lab: Lab, host: str, provider: str, override: str | None = None) -> str:
-    """The box a host boots: --box, else the host's own, else the lab's, else the provider's."""
-    return override or lab.hosts[host].box or lab.box or DEFAULT_BOXES[provider]
+from netlab.package_data import connection_plugins_dir, playbooks_dir, roles_dir
+from netlab.render.hostvars import host_vars
+from netlab.render.options import RenderOptions
+from netlab.render.vagrantfile import vagrantfile
 
 
 def _dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
-
-
-def vagrantfile(lab: Lab, opts: RenderOptions) -> str:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(vagrantfile_template().parent)),
-        trim_blocks=True,
-        lstrip_blocks=False,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,  # Ruby source; every value is a validated, quote-free name or address
-    )
-    hosts = [
-        {"name": name, "ip": spec.ip, "box": host_box(lab, name, opts.provider, opts.box),
-         "mac": underlay_mac(lab.name, name)}
-        for name, spec in lab.hosts.items()
-    ]
-    return env.get_template(vagrantfile_template().name).render(
-        lab=lab,
-        provider=opts.provider,
-        hosts=hosts,
-        underlay=lab.underlay,
-        netmask=str(lab.underlay.network.netmask),
-        memory=opts.memory,
-        install_tools=opts.provider == "virtualbox",
-        libvirt={"driver": opts.libvirt_driver, "mcast_group": opts.mcast[0], "mcast_port": opts.mcast[1]},
-    )
-
-
-def underlay_mac(lab: str, host: str) -> str:
-    """A stable MAC for a host's underlay NIC (unique per lab and host)."""
-    return stable_mac(lab, host)
 
 
 def ansible_cfg(opts: RenderOptions) -> str:

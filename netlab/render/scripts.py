@@ -12,9 +12,9 @@ from typing import Any
 
 import jinja2
 
-from netlab.hostvars import host_vars
 from netlab.model import Lab
-from netlab.resources import overlay_templates_dir, underlay_templates_dir
+from netlab.package_data import overlay_templates_dir, underlay_templates_dir
+from netlab.render.hostvars import host_vars
 
 
 @cache

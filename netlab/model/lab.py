@@ -1,7 +1,7 @@
 """The lab file format (the public contract teachers write against), as pydantic models.
 
 Structure and ranges are checked by pydantic; rules that relate fields to each other
-(addresses in subnets, endpoint counts, overlaps) live in `netlab.rules`, so that every
+(addresses in subnets, endpoint counts, overlaps) live in `netlab.model.rules`, so that every
 problem in a file is reported together.
 """
 
@@ -13,7 +13,11 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from netlab.tunnel_types import TUNNEL_TYPES, TunnelType, TunnelTypeName
+from netlab.tunnels import TUNNEL_TYPES, TYPE_NAMES, TunnelType, types_with
+
+# The type names a lab file may use, from the registry of tunnel type modules.
+TunnelTypeName = Literal[TYPE_NAMES]  # type: ignore[valid-type]
+MODES = tuple(dict.fromkeys(m for t in TUNNEL_TYPES.values() for m in t.modes))
 
 CheckName = Literal["ping", "params", "maddr", "fdb", "socket", "mtu", "wire", "isolation"]
 ALL_CHECKS: tuple[str, ...] = CheckName.__args__  # type: ignore[attr-defined]
@@ -159,24 +163,24 @@ class Host(Strict):
 
 class Tunnel(Strict):
     name: InterfaceName = Field(description="the tunnel device's name on every endpoint")
-    type: TunnelTypeName = Field(description="vxlan | geneve | gre | gretap | ipip | sit")
+    type: TunnelTypeName = Field(description=" | ".join(TYPE_NAMES))
     vni: _int(1, 16777215) | None = Field(
-        default=None, description="vxlan/geneve: the network identifier, 1..16777215"
+        default=None, description=f"{types_with('has_vni', '/')}: the network identifier, 1..16777215"
     )
     key: _int(0, 4294967295) | None = Field(
-        default=None, description="gre/gretap: optional key, 0..4294967295"
+        default=None, description=f"{types_with('has_key', '/')}: optional key, 0..4294967295"
     )
-    mode: Literal["p2p", "multicast", "flood"] | None = Field(
-        default=None,
-        description="vxlan only: p2p (default without group), multicast (default with group), "
-        "flood (static head-end replication to every peer)",
+    mode: Literal[MODES] | None = Field(  # type: ignore[valid-type]
+        default=None, description="; ".join(f"{t.name} only: {t.mode_help}" for t in TUNNEL_TYPES.values()
+                                            if t.mode_help),
     )
     group: IPv4Text | None = Field(default=None, description="multicast group, in 224.0.0.0/4")
     ttl: _int(1, 255) | None = Field(
         default=None, description="TTL of the outer packets, 1..255"
     )
     dstport: _int(1, 65535) | None = Field(
-        default=None, description="UDP port (vxlan default 4789, geneve 6081)"
+        default=None, description="UDP port (" + ", ".join(
+            f"{t.name} default {t.default_dstport}" for t in TUNNEL_TYPES.values() if t.is_udp) + ")"
     )
     mtu: Mtu | None = Field(
         default=None, description="tunnel MTU; default: underlay MTU minus encapsulation"
@@ -191,11 +195,7 @@ class Tunnel(Strict):
 
     @property
     def effective_mode(self) -> str:
-        if self.type != "vxlan":
-            return "p2p"
-        if self.mode:
-            return self.mode
-        return "multicast" if self.group else "p2p"
+        return self.kind.effective_mode(self)
 
     @property
     def effective_dstport(self) -> int | None:

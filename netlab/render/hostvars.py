@@ -16,6 +16,9 @@ def tunnel_vars(lab: Lab, host: str, tunnel: Tunnel) -> dict[str, Any]:
     return {
         "name": tunnel.name,
         "type": tunnel.type,
+        # The template with this type's `ip` commands (roles/overlay/templates/tunnels/).
+        "template": tunnel.kind.template,
+        "label": tunnel.kind.describe(tunnel),  # "vxlan multicast", "gre": for comments
         "mode": tunnel.effective_mode,
         "vni": tunnel.vni,
         "key": tunnel.key,

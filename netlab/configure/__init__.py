@@ -1,0 +1,37 @@
+"""The configuration stage: apply a lab's underlay and overlay to the machines a provider made.
+
+Every way renders the same templates (roles/*/templates): the `ip -batch` fast path pipes the
+rendered commands into each host, the playbook runs site.yml over the provider's connection,
+and Vagrant's own Ansible provisioner runs the same site.yml. The provider says which way is
+its default (`Provider.configurer`); `--via ansible` asks for the playbook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from netlab.configure.ipbatch import apply_ip_batch
+from netlab.configure.playbook import run_playbook
+from netlab.configure.vagrant import vagrant_provision
+from netlab.errors import NetlabError
+from netlab.providers.base import Progress, Provider
+
+VIAS = ("default", "ansible")
+
+CONFIGURERS: dict[str, Callable[[Provider, Progress], None]] = {
+    "ip-batch": apply_ip_batch,
+    "ansible": run_playbook,
+    "vagrant": vagrant_provision,
+}
+
+
+def configure(provider: Provider, progress: Progress, via: str = "default") -> None:
+    if via not in VIAS:
+        raise NetlabError(f"--via {via} is not known", hint="use --via default or --via ansible")
+    how = provider.configurer
+    if via == "ansible" and how == "ip-batch":
+        how = "ansible"
+    CONFIGURERS[how](provider, progress)
+
+
+__all__ = ["CONFIGURERS", "VIAS", "configure"]

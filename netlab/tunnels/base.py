@@ -1,0 +1,145 @@
+"""What every tunnel type module provides: its facts, rules, kernel probe and what the checks expect.
+
+A type is one subclass of `TunnelType` in its own module (`netlab/tunnels/<type>.py`) plus one
+template (`roles/overlay/templates/tunnels/<type>.j2`) that renders its `ip` commands. Nothing
+outside this package names a type: the rest of netlab asks the type.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from netlab.errors import LabIssue
+
+if TYPE_CHECKING:
+    from netlab.model import Lab, Tunnel
+
+# Outer headers on an IPv4 underlay, in bytes.
+IPV4_HEADER = 20
+UDP_HEADER = 8
+ETHERNET_HEADER = 14
+GRE_HEADER = 4
+GRE_KEY = 4
+
+Carries = Literal["ethernet", "ipv4", "ipv6"]
+
+
+class TunnelType:
+    """One tunnel type. Subclasses set the facts; the methods have the common behaviour."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    carries: ClassVar[Carries]  # what the tunnel transports
+    # (header, bytes) added on an IPv4 underlay, without optional fields (a GRE key).
+    headers: ClassVar[tuple[tuple[str, int], ...]]
+    # `ip link add NAME <probe>` that this kernel accepts only if it has the type.
+    probe: ClassVar[str]
+    # What tcpdump prints for the encapsulation on the underlay.
+    wire_marker: ClassVar[str]
+    has_vni: ClassVar[bool] = False
+    has_key: ClassVar[bool] = False
+    default_dstport: ClassVar[int | None] = None  # UDP-based types only
+    ip_protocol: ClassVar[int | None] = None  # IP-based types: the outer header's protocol number
+    # Modes a lab may set (`mode:`); point-to-point types have only p2p.
+    modes: ClassVar[tuple[str, ...]] = ("p2p",)
+    mode_help: ClassVar[str] = ""  # what each mode means, for the lab format's documentation
+    has_group: ClassVar[bool] = False
+    # The kernel learns peers' MACs in a forwarding table (`bridge fdb`) that the fdb check reads.
+    learns_macs: ClassVar[bool] = False
+
+    # -- facts ------------------------------------------------------------------------------------
+    @property
+    def template(self) -> str:
+        """The Jinja2 template (under roles/overlay/templates/) with this type's `ip` commands."""
+        return f"tunnels/{self.name}.j2"
+
+    @property
+    def base_overhead(self) -> int:
+        return sum(size for _, size in self.headers)
+
+    def overhead(self, key: int | None = None) -> int:
+        return self.base_overhead + (GRE_KEY if self.has_key and key is not None else 0)
+
+    def overhead_breakdown(self, key: int | None = None) -> str:
+        parts = " + ".join(f"{what} {size}" for what, size in self.headers)
+        if self.has_key and key is not None:
+            parts += f" + GRE key {GRE_KEY}"
+        return parts
+
+    @property
+    def is_udp(self) -> bool:
+        return self.default_dstport is not None
+
+    @property
+    def point_to_point(self) -> bool:
+        """True when the type always connects exactly two endpoints (no other mode)."""
+        return self.modes == ("p2p",)
+
+    @property
+    def endpoint_family(self) -> int:
+        return 6 if self.carries == "ipv6" else 4
+
+    def effective_mode(self, t: Tunnel) -> str:
+        return "p2p"
+
+    def describe(self, t: Tunnel) -> str:
+        """The type as a list or a table shows it ("vxlan multicast", "gre")."""
+        return self.name if self.point_to_point else f"{self.name} {self.effective_mode(t)}"
+
+    # -- the lab file -----------------------------------------------------------------------------
+    def rules(self, lab: Lab, path: str, t: Tunnel) -> Iterator[LabIssue]:
+        """Rules only this type has (the common ones live in netlab.model.rules)."""
+        return iter(())
+
+    def endpoint_family_hint(self) -> str:
+        """What an endpoint of the wrong address family is told."""
+        return "IPv4"
+
+    # -- verify -----------------------------------------------------------------------------------
+    def expected_params(self, lab: Lab, host: str, t: Tunnel) -> dict[str, set[str]]:
+        """info_data fields (as text) that `ip -d -j link show` must report for this tunnel."""
+        want: dict[str, set[str]] = {}
+        if self.has_vni:
+            want["id"] = {str(t.vni)}
+            want["port"] = {str(t.effective_dstport)}
+        want.update(self.endpoint_params(lab, host, t))
+        if t.ttl is not None:
+            want["ttl"] = {str(t.ttl)}
+        if self.has_key and t.key is not None:
+            want["ikey"] = key_forms(t.key)
+            want["okey"] = key_forms(t.key)
+        return want
+
+    def endpoint_params(self, lab: Lab, host: str, t: Tunnel) -> dict[str, set[str]]:
+        """The addresses the device must carry: by default this host's local and the peer's remote."""
+        return {"remote": {lab.hosts[peers(t, host)[0]].ip}, "local": {lab.hosts[host].ip}}
+
+    def wire_filter(self, lab: Lab, host: str, peer: str, t: Tunnel) -> tuple[list[str], str, list[str]]:
+        """tcpdump options, a filter catching this host's encapsulated packets to `peer`, and the
+        text each such packet shows. Other checks ping at the same time, so the filter names both
+        ends."""
+        local = lab.hosts[host].ip
+        ends = f"src host {local} and dst host {lab.hosts[peer].ip}"
+        # tcpdump writes UDP sources as ADDRESS.PORT, other protocols as ADDRESS.
+        if self.is_udp:
+            options, expect = self.udp_wire(local, t)
+            return options, f"udp dst port {t.effective_dstport} and {ends}", expect
+        expect = [self.wire_marker.strip(), f"IP {local} >"]
+        if self.has_key and t.key is not None:
+            expect.append(f"key=0x{t.key:x}")
+        return [], f"ip proto {self.ip_protocol} and {ends}", expect
+
+    def udp_wire(self, local: str, t: Tunnel) -> tuple[list[str], list[str]]:
+        """tcpdump options and expected text for a UDP-based type."""
+        return [], [self.wire_marker.strip(), f"IP {local}."]
+
+
+def peers(t: Tunnel, host: str) -> list[str]:
+    return [h for h in t.endpoints if h != host]
+
+
+def key_forms(key: int) -> set[str]:
+    # iproute2 prints GRE keys as a dotted quad (0.0.0.42); accept the number too.
+    return {str(key), str(ipaddress.IPv4Address(key))}
