@@ -187,7 +187,7 @@ def status(lab: LabArg, provider: ProviderOpt = None) -> None:
         hosts = session.provider.status()
     except NetlabError as exc:
         fail(exc)
-    phase = session.provider.state.read().get("phase", "not up")
+    phase = session.provider.state.read().phase if session.provider.state.exists else "not up"
     out.print(f"lab {session.lab.name}: {phase} (provider {session.provider.name})", highlight=False)
     table = Table()
     for col in ("host", "state", "interface", "link", "mtu", "addresses"):

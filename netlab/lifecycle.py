@@ -27,10 +27,10 @@ def _load(ref: str) -> tuple[Lab, str]:
         path = catalog.resolve(ref)
     except NetlabError:
         state = LabState(ref)
-        stored = state.read().get("model") if state.exists else None
-        if stored is None:
+        stored = state.read() if state.exists else None
+        if stored is None or stored.model is None:
             raise
-        return Lab.model_validate(stored), state.read().get("source", "")
+        return Lab.model_validate(stored.model), stored.source
     return load_lab(path), str(path.resolve())
 
 
@@ -39,9 +39,10 @@ def open_lab(ref: str, requested: str | None = None, *, must_be_up: bool = False
     state = LabState(lab.name)
     if must_be_up and not state.exists:
         raise NetlabError(f"lab {lab.name} is not up", hint=f"netlab up {ref}")
-    if state.exists and state.read().get("source") not in (None, source):
+    running = state.read().source if state.exists else ""
+    if running not in ("", source):
         raise NetlabError(
-            f"a lab named {lab.name} is already up from {state.read().get('source')}",
+            f"a lab named {lab.name} is already up from {running}",
             hint=f"netlab down {lab.name} first, or give this lab another name",
         )
     name, why = choose(lab, requested, state.provider)

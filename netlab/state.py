@@ -2,7 +2,7 @@
 
 The state lives in the user's state directory (platformdirs), one folder per lab name, so
 `down` can find and remove everything after a crash, and two commands never work on one lab
-at once.
+at once. The record is typed (`StateRecord`); a file that is not one is reported as damaged.
 """
 
 from __future__ import annotations
@@ -18,9 +18,12 @@ from typing import Any
 
 import filelock
 import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from netlab.errors import NetlabError
 from netlab.settings import settings
+
+PHASES = ("creating", "configuring", "up", "destroying")
 
 
 def state_root() -> Path:
@@ -28,17 +31,30 @@ def state_root() -> Path:
     return override if override else Path(platformdirs.user_state_dir("netlab")) / "labs"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Resource:
+    """One thing a lab made: a namespace, a VM's PID, a disk, a directory, a key."""
+
     kind: str  # e.g. "netns", "pid", "disk"
     name: str
     extra: dict[str, Any] | None = None
 
-    def as_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"kind": self.kind, "name": self.name}
-        if self.extra:
-            data["extra"] = self.extra
-        return data
+
+class StateRecord(BaseModel):
+    """What state.json holds about one lab."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lab: str = ""
+    provider: str | None = None
+    source: str = ""  # the lab file's absolute path
+    phase: str = "creating"  # one of PHASES
+    via: str | None = None  # how the lab was configured (default | ansible)
+    box: str | None = None  # --box given to up (Vagrant providers)
+    model: dict[str, Any] | None = None  # the lab as it was brought up (down works without the file)
+    resources: list[Resource] = Field(default_factory=list)
+    # What the provider keeps about its machines (qemu: image, wire, SSH ports).
+    provider_data: dict[str, Any] = Field(default_factory=dict)
 
 
 class LabState:
@@ -67,21 +83,22 @@ class LabState:
             lock.release()
 
     # -- the record -----------------------------------------------------------------------
-    def read(self) -> dict[str, Any]:
+    def read(self) -> StateRecord:
         try:
-            return json.loads(self._file.read_text())
+            return StateRecord.model_validate_json(self._file.read_bytes())
         except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
+            return StateRecord()
+        except (OSError, ValueError, ValidationError) as exc:
+            reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
             raise NetlabError(
-                f"the state file {self._file} is damaged ({exc})",
+                f"the state file {self._file} is damaged ({reason})",
                 hint=f"inspect it, or remove {self.dir} once the lab's resources are gone",
             ) from None
 
-    def write(self, data: dict[str, Any]) -> None:
+    def write(self, record: StateRecord) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self._file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2))
+        tmp.write_text(json.dumps(record.model_dump(mode="json", exclude_defaults=True), indent=2))
         os.replace(tmp, self._file)  # a crash never leaves half a record
 
     @property
@@ -90,40 +107,32 @@ class LabState:
 
     @property
     def provider(self) -> str | None:
-        return self.read().get("provider")
+        return self.read().provider
 
     def begin(self, provider: str, source: str) -> None:
-        data = self.read()
-        if data.get("provider") not in (None, provider):
+        record = self.read()
+        if record.provider not in (None, provider):
             raise NetlabError(
-                f"lab {self.lab_name} is up with provider {data['provider']}",
-                hint=f"netlab down {self.lab_name} first, or use --provider {data['provider']}",
+                f"lab {self.lab_name} is up with provider {record.provider}",
+                hint=f"netlab down {self.lab_name} first, or use --provider {record.provider}",
             )
-        data.update({"lab": self.lab_name, "provider": provider, "source": source})
-        data.setdefault("resources", [])
-        data.setdefault("phase", "creating")
-        self.write(data)
+        self.write(record.model_copy(update={"lab": self.lab_name, "provider": provider, "source": source}))
 
     def set(self, **values: Any) -> None:
-        data = self.read()
-        data.update(values)
-        self.write(data)
+        """Change fields of the record (validated: a misspelt field is an error, not a new key)."""
+        record = self.read()
+        self.write(StateRecord.model_validate({**record.model_dump(), **values}))
 
     def record(self, *resources: Resource) -> None:
         """Note resources about to be created; call *before* creating them."""
-        data = self.read()
-        known = {(r["kind"], r["name"]) for r in data.setdefault("resources", [])}
-        for res in resources:
-            if (res.kind, res.name) not in known:
-                data["resources"].append(res.as_json())
-        self.write(data)
+        record = self.read()
+        known = {(r.kind, r.name) for r in record.resources}
+        new = [r for r in resources if (r.kind, r.name) not in known]
+        if new:
+            self.write(record.model_copy(update={"resources": [*record.resources, *new]}))
 
     def resources(self, kind: str | None = None) -> list[Resource]:
-        return [
-            Resource(r["kind"], r["name"], r.get("extra"))
-            for r in self.read().get("resources", [])
-            if kind is None or r["kind"] == kind
-        ]
+        return [r for r in self.read().resources if kind is None or r.kind == kind]
 
     def forget(self) -> None:
         """Remove the whole state directory (after everything recorded is gone)."""

@@ -171,7 +171,7 @@ def _in_use_by_labs(d: Path) -> list[str]:
     users = []
     for name in active_labs():
         with contextlib.suppress(NetlabError):
-            if LabState(name).read().get("qemu", {}).get("image") == str(d):
+            if LabState(name).read().provider_data.get("image") == str(d):
                 users.append(name)
     return users
 

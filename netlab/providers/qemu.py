@@ -283,7 +283,7 @@ class QemuProvider(Provider):
         return self.socket_dir / f"{host}.mon"
 
     def _info(self) -> dict[str, Any]:
-        return self.state.read().get("qemu", {})
+        return dict(self.state.read().provider_data)
 
     def _port(self, host: str) -> int:
         port = self._info().get("hosts", {}).get(host, {}).get("port")
@@ -325,7 +325,7 @@ class QemuProvider(Provider):
             port = free_port(taken)
             taken.add(port)
             hosts[host] = {"port": port, "machine_id": hosts.get(host, {}).get("machine_id") or uuid.uuid4().hex}
-        self.state.set(qemu={"image": str(image.dir), "mcast": list(mcast), "accel": accel, "hosts": hosts})
+        self.state.set(provider_data={"image": str(image.dir), "mcast": list(mcast), "accel": accel, "hosts": hosts})
         self._write_ssh_config()
         if to_boot:
             progress(f"booting {len(to_boot)} VMs ({accel}; {', '.join(to_boot)}) on underlay "
@@ -397,7 +397,7 @@ class QemuProvider(Provider):
         info = self._info()
         port = free_port({int(v["port"]) for v in info["hosts"].values()})
         info["hosts"][spec.host]["port"] = port
-        self.state.set(qemu=info)
+        self.state.set(provider_data=info)
         self._write_ssh_config()
         spec = replace(spec, ssh_port=port)
         self._start(spec)

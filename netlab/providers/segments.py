@@ -26,7 +26,7 @@ def used_mcast(exclude: str) -> set[tuple[str, int]]:
         if name == exclude:
             continue
         with contextlib.suppress(NetlabError):
-            mcast = LabState(name).read().get("qemu", {}).get("mcast")
+            mcast = LabState(name).read().provider_data.get("mcast")
             if mcast:
                 taken.add((mcast[0], int(mcast[1])))
     return taken

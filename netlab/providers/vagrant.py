@@ -73,7 +73,7 @@ class VagrantProvider(Provider):
         return self.state.dir / "ssh_config"
 
     def render_options(self) -> RenderOptions:
-        return RenderOptions(provider=self.vagrant_provider, box=self.state.read().get("box"),
+        return RenderOptions(provider=self.vagrant_provider, box=self.state.read().box,
                              mcast=underlay_mcast(self.lab.name))
 
     # -- running vagrant -----------------------------------------------------------------------
@@ -226,7 +226,7 @@ class LibvirtProvider(VagrantProvider):
         from netlab.images.box import BOX_NAME
         from netlab.render import host_box
 
-        chosen = self.state.read().get("box")
+        chosen = self.state.read().box
         return any(host_box(self.lab, h, self.vagrant_provider, chosen) == BOX_NAME for h in self.lab.hosts)
 
     def create(self, progress: Progress) -> None:
