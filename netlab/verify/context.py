@@ -1,11 +1,17 @@
-"""What the checks share: the lab, testinfra hosts, and evidence of every command they ran."""
+"""What the checks share: the lab, testinfra hosts, and evidence of every command they ran.
+
+Every command a check runs on a host is wrapped in `timeout` there, so a host that never
+answers (a ping leaving through the wrong route, a stuck tool) fails its case instead of
+hanging `netlab verify`.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-import json
+import math
+import shlex
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -18,6 +24,11 @@ from netlab.providers.base import Provider
 T = TypeVar("T")
 R = TypeVar("R")
 
+# `timeout` exits 124 when the command ran out of time, 137 when it had to be killed.
+TIMED_OUT = (124, 137)
+# Seconds between `timeout`'s TERM and its KILL.
+KILL_GRACE = 2
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -26,10 +37,13 @@ class Evidence:
     rc: int
     output: str  # stdout, then stderr if any: what a person reads
     stdout: str = ""  # what a check parses
+    deadline: int | None = None  # seconds the host gave the command
+    timed_out: bool = False
 
     def render(self) -> str:
         body = self.output.rstrip() or "(no output)"
-        return f"[{self.host}] $ {self.command}   (exit {self.rc})\n{body}"
+        status = f"no answer within {self.deadline} s" if self.timed_out else f"exit {self.rc}"
+        return f"[{self.host}] $ {self.command}   ({status})\n{body}"
 
 
 @dataclass
@@ -43,6 +57,11 @@ def address(tunnel: Tunnel, host: str) -> str:
     return str(ipaddress.ip_interface(tunnel.endpoints[host]).ip)
 
 
+def bounded(command: str, deadline: int) -> str:
+    """The command as the host runs it: stopped after `deadline` seconds, killed soon after."""
+    return f"timeout -k {KILL_GRACE} {deadline} sh -c {shlex.quote(command)}"
+
+
 class Context:
     def __init__(self, lab: Lab, provider: Provider) -> None:
         from netlab.verify.netns_backend import register
@@ -53,18 +72,26 @@ class Context:
         self.tunnels = {t.name: t for t in lab.tunnels}
         options = provider.testinfra_options()
         self.hosts = {h: testinfra.get_host(provider.testinfra_uri(h), **options) for h in lab.hosts}
-        self._links: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._memo: dict[Hashable, Any] = {}
         self._lock = threading.Lock()
         # Seconds to wait for a reply that should come; a refused probe waits this long too.
         self.reply_timeout = provider.reply_timeout
+        # What a host gets beyond a command's own bounds before the command counts as hung.
+        self.slack = max(5.0, 10 * provider.reply_timeout)
         # Checks run side by side, each over all hosts: bound the commands running at once.
         self._slots = threading.BoundedSemaphore(provider.max_parallel_commands)
 
-    def sh(self, host: str, command: str) -> Evidence:
+    def deadline(self, budget: float = 0.0) -> int:
+        """Whole seconds a command that needs at most `budget` seconds may run on a host."""
+        return math.ceil(budget + self.slack)
+
+    def sh(self, host: str, command: str, budget: float = 0.0) -> Evidence:
+        """Run `command` on host with a deadline; `budget` is how long its own bounds allow."""
+        deadline = self.deadline(budget)
         with self._slots:
-            result = self.hosts[host].run(command)
+            result = self.hosts[host].run(bounded(command, deadline))
         output = result.stdout + (("\n" + result.stderr) if result.stderr.strip() else "")
-        return Evidence(host, command, result.rc, output, result.stdout)
+        return Evidence(host, command, result.rc, output, result.stdout, deadline, result.rc in TIMED_OUT)
 
     def parallel(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         items = list(items)
@@ -73,44 +100,11 @@ class Context:
         with ThreadPoolExecutor(max_workers=min(64, len(items))) as pool:
             return list(pool.map(fn, items))
 
-    def link(self, host: str, device: str) -> tuple[dict[str, Any] | None, Evidence]:
-        """`ip -d -j addr show dev DEVICE` on host: link parameters and addresses in one call."""
-        ev = self.sh(host, f"ip -d -j addr show dev {device}")
-        data = None
-        if ev.rc == 0:
-            try:
-                parsed = json.loads(ev.stdout)
-                data = parsed[0] if parsed else None
-            except (ValueError, IndexError, KeyError):
-                data = None
+    def remember(self, key: Hashable, value: Any) -> None:
+        """Keep a fact one check fetched for others (e.g. a device's parameters)."""
         with self._lock:
-            self._links[(host, device)] = data
-        return data, ev
+            self._memo[key] = value
 
-    def cached_link(self, host: str, device: str) -> dict[str, Any] | None:
+    def recall(self, key: Hashable) -> tuple[bool, Any]:
         with self._lock:
-            if (host, device) in self._links:
-                return self._links[(host, device)]
-        return self.link(host, device)[0]
-
-
-PING_SCRIPT = (
-    "if command -v fping >/dev/null 2>&1; then fping -i 1 -r {retries} -t {timeout_ms} -e {targets} 2>&1; "
-    "else for a in {targets}; do if ping -c 1 -W 1 $a >/dev/null 2>&1; then echo \"$a is alive\"; "
-    "else echo \"$a is unreachable\"; fi; done; fi"
-)
-
-
-def ping_many(ctx: Context, host: str, targets: list[str], expect_reply: bool = True) -> tuple[
-    dict[str, bool], Evidence
-]:
-    """Ping every target once from host (fping when present); {target: replied}."""
-    patience = int(ctx.reply_timeout * 1000)
-    retries, timeout_ms = (2, max(500, patience)) if expect_reply else (0, patience)
-    ev = ctx.sh(host, PING_SCRIPT.format(retries=retries, timeout_ms=timeout_ms, targets=" ".join(targets)))
-    alive = {t: False for t in targets}
-    for line in ev.output.splitlines():
-        parts = line.split()
-        if len(parts) >= 3 and parts[0] in alive and parts[1] == "is":
-            alive[parts[0]] = parts[2] == "alive"
-    return alive, ev
+            return (key in self._memo, self._memo.get(key))

@@ -63,7 +63,7 @@ class VerifyPlugin:
     def _run_check(self, name: str) -> None:
         mine = [c for c in self.cases if c.check == name]
         try:
-            outcomes = CHECKS[name].run(self.ctx, mine)
+            outcomes = CHECKS[name].verdicts(self.ctx, mine)
         except Exception as exc:  # a broken host must fail its checks, never crash verify
             detail = "".join(traceback.format_exception_only(exc)).strip()
             evidence = [Evidence(mine[0].host, "(netlab)", 1, traceback.format_exc())]

@@ -1,0 +1,96 @@
+"""wire: a capture on the underlay during a ping shows the encapsulation.
+
+The host captures into a file while it pings the peer, stops tcpdump (by its PID) as soon as
+the ping is done, and prints the file; all matching happens here in Python. (An earlier
+version piped tcpdump into awk and waited for awk to see the packet: Debian's default mawk
+reads a pipe in large blocks, so every capture waited for tcpdump's own timeout.)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+
+from netlab.model import Lab, Tunnel
+from netlab.verify.checks.base import Case, PerCaseCheck, first_peer_cases
+from netlab.verify.context import Context, Outcome, address
+
+# The capture file is removed however the script ends (also when `timeout` stops it).
+WIRE_SCRIPT = """d=$(mktemp -d) || exit 1; tp=
+trap '[ -z "$tp" ] || kill $tp 2>/dev/null; rm -rf "$d"' EXIT
+trap 'exit 143' HUP INT TERM
+tcpdump -n -l -i {dev} {filter} >"$d/out" 2>"$d/err" & tp=$!
+i=0; while ! grep -q 'listening on' "$d/err" && kill -0 $tp 2>/dev/null && [ $i -lt 200 ]
+do sleep 0.01; i=$((i+1)); done
+ping -c 3 -i 0.05 -W {wait} -w {wait} {target} >/dev/null 2>&1
+i=0; while [ ! -s "$d/out" ] && kill -0 $tp 2>/dev/null && [ $i -lt 50 ]; do sleep 0.02; i=$((i+1)); done
+kill $tp 2>/dev/null
+i=0; while kill -0 $tp 2>/dev/null && [ $i -lt 50 ]; do sleep 0.02; i=$((i+1)); done
+kill -9 $tp 2>/dev/null; wait $tp 2>/dev/null; tp=
+cat "$d/err"; head -n 200 "$d/out"
+"""
+# Seconds the script spends besides the ping: tcpdump's start, then flushing and stopping it.
+SCRIPT_OVERHEAD = 5.0
+_TIMESTAMP = re.compile(r"^\d\d:\d\d:\d\d\.\d+ ")
+
+
+def wire_script(dev: str, options: list[str], bpf: str, target: str, wait: int) -> str:
+    return WIRE_SCRIPT.format(dev=shlex.quote(dev), filter=" ".join([*options, shlex.quote(bpf)]),
+                              target=shlex.quote(target), wait=wait)
+
+
+def packets(tcpdump_output: str) -> list[str]:
+    """tcpdump prints an encapsulated packet on several lines: join each packet into one."""
+    out: list[str] = []
+    for line in tcpdump_output.splitlines():
+        if _TIMESTAMP.match(line):
+            out.append(line)
+        elif out and line.startswith((" ", "\t", "IP", "ARP", "IP6")):
+            out[-1] += " " + line.strip()
+    return out
+
+
+def mentions(text: str, addr: str) -> bool:
+    """Whether `addr` occurs in text as a whole address (10.0.1.2 is not in 10.0.1.23)."""
+    return re.search(rf"(?<![0-9A-Fa-f.:]){re.escape(addr)}(?![0-9A-Fa-f]|[.:][0-9A-Fa-f])", text) is not None
+
+
+def first_match(seen: list[str], expect: list[str], inner: str | None) -> str | None:
+    """The first packet showing every expected text and, when tcpdump decodes the inner packet,
+    the inner address `inner` (the ping to the peer, or the ARP for it); without timestamp."""
+    for p in seen:
+        if all(e in p for e in expect) and (inner is None or mentions(p, inner)):
+            return _TIMESTAMP.sub("", p)
+    return None
+
+
+def judge_capture(output: str, expect: list[str], inner: str | None, what: str, host: str) -> tuple[bool, str]:
+    """Pass when a captured packet matches; else say whether anything was seen at all."""
+    seen = packets(output)
+    good = first_match(seen, expect, inner)
+    if good is not None:
+        return True, good[:160]
+    if not seen:
+        return False, f"no {what} packet from {host} seen on the underlay"
+    return False, f"packets seen, but without {' / '.join([*expect, *([inner] if inner else [])])}"
+
+
+class WireCheck(PerCaseCheck):
+    name = "wire"
+    proves = "a capture on the underlay during a ping shows the encapsulation"
+
+    def cases(self, lab: Lab) -> list[Case]:
+        return first_peer_cases(self.name, lab)
+
+    def judge(self, ctx: Context, case: Case, t: Tunnel) -> Outcome:
+        options, bpf, expect = t.kind.wire_filter(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
+        target = address(t, case.peer)  # type: ignore[arg-type]
+        # tcpdump shows the inner packet only where it decodes the encapsulation (its marker
+        # is expected); a type on a port tcpdump does not know shows as plain UDP.
+        inner = target if t.kind.wire_marker.strip() in expect else None
+        wait = max(2, math.ceil(ctx.reply_timeout * 3))
+        cmd = wire_script(ctx.lab.underlay.interface, options, bpf, target, wait)
+        ev = ctx.sh(case.host, cmd, budget=wait + SCRIPT_OVERHEAD)
+        passed, summary = judge_capture(ev.stdout, expect, inner, t.type, case.host)
+        return Outcome(passed, summary, [ev])
