@@ -7,6 +7,7 @@ from pathlib import Path
 
 from netlab.errors import LabError, NetlabError
 from netlab.model import Lab, load_lab
+from netlab.model.yaml_reader import not_a_file
 from netlab.package_data import labs_dir
 
 
@@ -33,9 +34,10 @@ def resolve(ref: str) -> Path:
     """A catalog name (`lab10`) or a path to a lab file."""
     candidate = Path(ref)
     if candidate.suffix in (".yml", ".yaml") or "/" in ref or candidate.exists():
-        if not candidate.is_file():
+        why = not_a_file(candidate)
+        if why:
             raise NetlabError(
-                f"{ref}: no such lab file",
+                f"{ref}: {'no such lab file' if why == 'no such file' else why}",
                 hint="give a catalog name (netlab list) or the path to a .yml lab file",
             )
         return candidate

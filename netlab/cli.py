@@ -22,8 +22,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# emoji off: a lab title with :fire: in it is printed as written.
+out = Console(soft_wrap=True, emoji=False)
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 LabArg = Annotated[str, typer.Argument(help="a catalog lab (see netlab list) or a lab file path")]
 
@@ -102,6 +103,8 @@ def render(
     from netlab.render import render as do_render
 
     try:
+        _check_provider_name(provider)
+        _check_box(box)
         model = catalog.load(lab)
         written = do_render(model, output, render_options(provider, model, box=box))
     except NetlabError as exc:
@@ -126,10 +129,27 @@ ProviderOpt = Annotated[
 ]
 
 
-def _session(lab: str, provider: str | None, must_be_up: bool = False):  # -> Session
+def _session(lab: str, provider: str | None, must_be_up: bool = False, salvage: bool = False):  # -> Session
     from netlab.lifecycle import open_lab
 
-    return open_lab(lab, provider, must_be_up=must_be_up)
+    if provider is not None:
+        _check_provider_name(provider)
+    return open_lab(lab, provider, must_be_up=must_be_up, salvage=salvage)
+
+
+def _check_provider_name(provider: str) -> None:
+    from netlab.providers import PROVIDER_NAMES
+
+    if provider not in PROVIDER_NAMES:
+        raise NetlabError(f"--provider {provider!r} is not a provider", hint=f"use one of: {', '.join(PROVIDER_NAMES)}")
+
+
+def _check_box(box: str | None) -> None:
+    """--box reaches the Vagrantfile (Ruby): it must be a box name as the lab file's `box` is."""
+    from netlab.model.lab import BOX_RE
+
+    if box is not None and not BOX_RE.fullmatch(box):
+        raise NetlabError(f"--box {box!r} is not a Vagrant box name", hint="use a name like ubuntu/jammy64")
 
 
 @app.command()
@@ -149,6 +169,7 @@ def up(
         fail(NetlabError(f"--via {via} is not known", hint="use --via default or --via ansible"))
     start = time.monotonic()
     try:
+        _check_box(box)
         session = _session(lab, provider)
         out.print(f"using [bold]{session.provider.name}[/]: {escape(session.why)}", highlight=False)
         with err.status(f"bringing {session.lab.name} up") as status:
@@ -172,7 +193,7 @@ def down(lab: LabArg, provider: ProviderOpt = None) -> None:
     from netlab.lifecycle import down as do_down
 
     try:
-        session = _session(lab, provider)
+        session = _session(lab, provider, salvage=True)
         do_down(session, lambda m: err.print(f"  {m}", style="dim", highlight=False, markup=False))
     except NetlabError as exc:
         fail(exc)
@@ -262,10 +283,15 @@ def capture(
         argv = capture_argv(session.provider, host, count, write, filter or [])
     except NetlabError as exc:
         fail(exc)
-    err.print("  " + " ".join(argv), style="dim", highlight=False, markup=False)
     if write is None:
+        err.print("  " + " ".join(argv), style="dim", highlight=False, markup=False)
         raise typer.Exit(subprocess.call(argv))
-    with write.open("wb") as sink:
+    try:
+        sink = write.open("wb")
+    except OSError as exc:
+        fail(NetlabError(f"cannot write {write}: {exc.strerror}", hint="give -w a file in a directory you can write"))
+    err.print("  " + " ".join(argv), style="dim", highlight=False, markup=False)
+    with sink:
         code = subprocess.call(argv, stdout=sink)
     out.print(f"wrote {write}", highlight=False, markup=False)
     raise typer.Exit(code)
@@ -280,15 +306,28 @@ def verify(
                      help="run only this check (repeatable)")] = None,
 ) -> None:
     """Prove the overlay works: every check for every host and tunnel it applies to."""
+    import shutil
+    import tempfile
+
     from netlab.verify.report import print_report
     from netlab.verify.runner import run_verify
 
-    try:
-        session = _session(lab, provider, must_be_up=True)
-        result = run_verify(session.lab, session.provider, junit_xml=junit_xml, only=check)
-    except NetlabError as exc:
-        fail(exc)
-    print_report(out, session.lab, result)
+    with tempfile.TemporaryDirectory(prefix="netlab-junit-") as tmp:
+        # The report is written aside and copied at the end: a path that cannot be written costs
+        # the JUnit file, never the results.
+        staged = Path(tmp) / "junit.xml" if junit_xml is not None else None
+        try:
+            session = _session(lab, provider, must_be_up=True)
+            result = run_verify(session.lab, session.provider, junit_xml=staged, only=check)
+        except NetlabError as exc:
+            fail(exc)
+        print_report(out, session.lab, result)
+        if junit_xml is not None and staged is not None and staged.exists():
+            try:
+                shutil.copyfile(staged, junit_xml)
+            except OSError as exc:
+                fail(NetlabError(f"cannot write --junit-xml {junit_xml}: {exc.strerror}",
+                                 hint="give --junit-xml a file in a directory you can write"))
     raise typer.Exit(0 if result.passed else 1)
 
 

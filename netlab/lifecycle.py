@@ -34,9 +34,14 @@ def _load(ref: str) -> tuple[Lab, str]:
     return load_lab(path), str(path.resolve())
 
 
-def open_lab(ref: str, requested: str | None = None, *, must_be_up: bool = False) -> Session:
+def open_lab(ref: str, requested: str | None = None, *, must_be_up: bool = False,
+             salvage: bool = False) -> Session:
+    """The lab `ref` and the provider it runs on. `salvage` (for down): a damaged state record is
+    set aside and rebuilt from what can be read, so the lab's leftovers can still be removed."""
     lab, source = _load(ref)
     state = LabState(lab.name)
+    if salvage:
+        state.salvage()
     if must_be_up and not state.exists:
         raise NetlabError(f"lab {lab.name} is not up", hint=f"netlab up {ref}")
     running = state.read().source if state.exists else ""

@@ -18,7 +18,7 @@ from typing import Any
 
 import filelock
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from netlab.errors import NetlabError
 from netlab.settings import settings
@@ -69,7 +69,7 @@ class LabState:
         # The lock sits beside the state folder, not in it: `forget` removes the folder while
         # the lock is still held.
         self.dir.parent.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(str(self.dir.parent / f".{self.lab_name}.lock"))
+        lock = filelock.FileLock(str(self._lock_file), mode=0o600)
         try:
             lock.acquire(timeout=timeout)
         except filelock.Timeout:
@@ -96,10 +96,38 @@ class LabState:
             ) from None
 
     def write(self, record: StateRecord) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        # Modes set here, not by the umask: the state names what root runs and removes.
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.dir.chmod(0o700)
         tmp = self._file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record.model_dump(mode="json", exclude_defaults=True), indent=2))
+        text = json.dumps(record.model_dump(mode="json", exclude_defaults=True), indent=2)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o600)
         os.replace(tmp, self._file)  # a crash never leaves half a record
+
+    def salvage(self) -> bool:
+        """A damaged record is kept beside as state.json.damaged and replaced by what of it still
+        reads: the provider's name and the resources that are well-formed. True if it was damaged."""
+        try:
+            self.read()
+            return False
+        except NetlabError:
+            pass
+        try:
+            raw = json.loads(self._file.read_text(errors="replace"))
+        except (OSError, ValueError):
+            raw = None
+        fields = raw if isinstance(raw, dict) else {}
+        salvaged = StateRecord(
+            lab=self.lab_name,
+            provider=fields.get("provider") if isinstance(fields.get("provider"), str) else None,
+            resources=[r for r in (_resource(x) for x in _as_list(fields.get("resources"))) if r],
+        )
+        shutil.copyfile(self._file, self._file.with_name("state.json.damaged"))
+        self.write(salvaged)
+        return True
 
     @property
     def exists(self) -> bool:
@@ -134,13 +162,34 @@ class LabState:
     def resources(self, kind: str | None = None) -> list[Resource]:
         return [r for r in self.read().resources if kind is None or r.kind == kind]
 
+    @property
+    def _lock_file(self) -> Path:
+        return self.dir.parent / f".{self.lab_name}.lock"
+
     def forget(self) -> None:
-        """Remove the whole state directory (after everything recorded is gone)."""
+        """Remove the whole state directory and the lock file (after everything recorded is gone).
+
+        Called with the lock held; a command waiting for it then finds no lab, as it would have."""
         shutil.rmtree(self.dir, ignore_errors=True)
+        self._lock_file.unlink(missing_ok=True)
 
     @property
     def workdir(self) -> Path:
         return self.dir / "work"
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _resource(value: Any) -> Resource | None:
+    try:
+        return _RESOURCE.validate_python(value)
+    except ValidationError:
+        return None
+
+
+_RESOURCE: TypeAdapter[Resource] = TypeAdapter(Resource)
 
 
 def active_labs() -> list[str]:

@@ -145,21 +145,42 @@ def test_up_twice_converges_and_down_removes_everything() -> None:
     assert not LabState("lab10").exists
 
 
-def test_down_after_an_interrupted_up() -> None:
-    """A killed `netlab up` leaves recorded namespaces; `down` removes them all."""
+def big_lab_file(tmp_path: Path, name: str, hosts: int) -> Path:
+    """A multicast VXLAN lab with many hosts: its `up` takes long enough to be cut short."""
+    names = [f"h{i}" for i in range(hosts)]
+    lab = {
+        "name": name,
+        "underlay": {"name": "wire", "subnet": "10.77.0.0/16"},
+        "hosts": {h: {"ip": f"10.77.0.{i + 10}"} for i, h in enumerate(names)},
+        "tunnels": [{"name": "vxlan0", "type": "vxlan", "vni": 7, "group": "239.255.7.7", "ttl": 5,
+                     "endpoints": {h: f"10.78.0.{i + 10}/16" for i, h in enumerate(names)}}],
+    }
+    path = tmp_path / f"{name}.yml"
+    path.write_text(json.dumps(lab))
+    return path
+
+
+def test_down_after_an_interrupted_up(tmp_path: Path) -> None:
+    """A `netlab up` killed before it finishes leaves recorded namespaces; `down` removes them all."""
+    path = big_lab_file(tmp_path, "cut", 48)
     env = {**os.environ}
-    proc = subprocess.Popen([*NETLAB, "up", "vxlan-flood", "--provider", "netns"], env=env,
+    proc = subprocess.Popen([*NETLAB, "up", str(path), "--provider", "netns"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
-    while not netlab_namespaces("vxlan-flood") and time.monotonic() < deadline and proc.poll() is None:
+    while not netlab_namespaces("cut") and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert LabState("vxlan-flood").exists, "up records its state before creating anything"
-    # Whatever was half made, the second up converges, and down cleans up.
-    result = subprocess.run([*NETLAB, "down", "vxlan-flood"], env=env, capture_output=True, text=True)
+    # The kill came before `up` finished: otherwise this test would prove nothing.
+    assert proc.returncode == -signal.SIGKILL, f"up ended by itself (exit {proc.returncode}) before the kill"
+    state = LabState("cut")
+    assert state.exists, "up records its state before creating anything"
+    assert state.read().phase != "up", "up was killed before it finished"
+    assert netlab_namespaces("cut"), "the kill came after up had created namespaces"
+    result = subprocess.run([*NETLAB, "down", str(path)], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert netlab_namespaces("vxlan-flood") == []
+    assert netlab_namespaces("cut") == []
+    assert not state.exists
 
 
 def test_down_after_a_crash_between_create_and_configure() -> None:

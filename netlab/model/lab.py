@@ -58,6 +58,30 @@ def _one_line(value: str) -> str:
     return value
 
 
+# Words `ip link` reads as keywords where a device name may stand: a device named `type` or
+# `mtu` makes `ip link add mtu type vxlan ...` fail with a page of usage text.
+IP_KEYWORDS = frozenset((
+    "address", "alias", "all", "allmulticast", "arp", "broadcast", "carrier", "default", "dev", "down",
+    "dstport", "dynamic", "group", "help", "id", "index", "key", "ikey", "okey", "label", "link", "local",
+    "master", "mode", "mtu", "multicast", "name", "netns", "nomaster", "numrxqueues", "numtxqueues", "peer",
+    "promisc", "protodown", "qlen", "remote", "scope", "state", "to", "tos", "trailers", "ttl", "txqueuelen",
+    "type", "up", "vf", "via", "xdp", "addrgenmode",
+))
+
+
+def _not_an_ip_keyword(value: str) -> str:
+    if value.lower() in IP_KEYWORDS:
+        raise ValueError(f"{value!r} is a keyword of the ip command: pick another name, e.g. {value}0")
+    return value
+
+
+def _text_block(value: str) -> str:
+    bad = next((c for c in value if (ord(c) < 32 and c not in "\n\t") or ord(c) == 127), None)
+    if bad is not None:
+        raise ValueError(f"must be plain text: it contains the control character {bad!r}")
+    return value
+
+
 def _not_bool(value: object) -> object:
     # YAML `true` would otherwise be taken as the number 1.
     if isinstance(value, bool):
@@ -121,6 +145,7 @@ OneLine = Annotated[str, AfterValidator(_one_line)]
 InterfaceName = Annotated[
     str,
     _matching(IFNAME_RE, "a letter, then up to 14 of letters, digits, '_', '.', '-' (Linux allows 15)"),
+    AfterValidator(_not_an_ip_keyword),
 ]
 SegmentName = Annotated[
     str, _matching(SEGMENT_NAME_RE, "letters, digits, '_', '.', '-', at most 32 characters")
@@ -131,7 +156,8 @@ IPv4NetworkText = Annotated[str, AfterValidator(_ipv4_network)]
 InterfaceAddress = Annotated[str, AfterValidator(_interface_with_prefix)]
 def _int(ge: int, le: int) -> object:
     """A whole number in ge..le (constraints first, so the JSON Schema shows the range)."""
-    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_not_bool)]
+    # strict: "1500", 100.0 and 1e3 are not whole numbers in a lab file.
+    return Annotated[int, Field(ge=ge, le=le, strict=True), BeforeValidator(_not_bool)]
 
 
 Mtu = _int(576, 9000)
@@ -217,7 +243,8 @@ class Lab(Strict):
 
     name: LabName = Field(description="prefixes everything netlab creates")
     title: OneLine = Field(default="", max_length=120, description="one line shown by netlab list")
-    description: str = Field(default="", description="what the lab teaches and what to look at")
+    description: Annotated[str, AfterValidator(_text_block)] = Field(
+        default="", description="what the lab teaches and what to look at")
     box: BoxName | None = Field(default=None, description="Vagrant box (virtualbox/libvirt)")
     underlay: Underlay
     hosts: dict[HostName, Host] = Field(min_length=1)

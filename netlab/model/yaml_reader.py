@@ -7,6 +7,7 @@ the result is either the document, as ruamel's round-trip types that remember li
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from ruamel.yaml.events import (
     ScalarEvent,
     SequenceStartEvent,
 )
+from ruamel.yaml.scalarint import BinaryInt, HexInt, OctalInt
 
 from netlab.errors import LabError, LabIssue
 
@@ -35,18 +37,41 @@ STANDARD_TAGS = frozenset(
 )
 
 
-def read_yaml(path: Path) -> tuple[Any, list[LabIssue]]:
-    """The document (round-trip types with line numbers) and the duplicate-key issues."""
+def not_a_file(path: Path) -> str | None:
+    """Why `path` is not a lab file to read (a directory, a FIFO, a device), or None."""
     try:
-        raw = path.read_bytes()
+        mode = path.stat().st_mode
     except FileNotFoundError:
-        raise LabError(path, [LabIssue("", "no such file")]) from None
-    except IsADirectoryError:
-        raise LabError(path, [LabIssue("", "is a directory, not a lab file")]) from None
+        return "no such file"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    if stat.S_ISREG(mode):
+        return None
+    what = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket",
+            stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}.get(stat.S_IFMT(mode), "not a regular file")
+    return f"is {what}, not a lab file"
+
+
+def read_bounded(path: Path) -> bytes:
+    """At most MAX_LAB_FILE_BYTES of a regular file: a huge file is refused without reading it
+    whole, and a FIFO is never opened (that would wait for a writer)."""
+    why = not_a_file(path)
+    if why:
+        raise LabError(path, [LabIssue("", why)])
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_LAB_FILE_BYTES + 1)
     except OSError as exc:
         raise LabError(path, [LabIssue("", f"cannot be read: {exc.strerror}")]) from None
     if len(raw) > MAX_LAB_FILE_BYTES:
-        raise LabError(path, [LabIssue("", f"is {len(raw)} bytes; a lab file is at most 1 MB")])
+        size = path.stat().st_size
+        raise LabError(path, [LabIssue("", f"is {size} bytes; a lab file is at most 1 MB")])
+    return raw
+
+
+def read_yaml(path: Path) -> tuple[Any, list[LabIssue]]:
+    """The document (round-trip types with line numbers) and the duplicate-key issues."""
+    raw = read_bounded(path)
     if b"\x00" in raw:
         raise LabError(path, [LabIssue("", "is a binary file, not a YAML lab file")])
     try:
@@ -185,6 +210,10 @@ def plain(node: Any) -> Any:
         return str(node)
     if isinstance(node, bool) or node is None:
         return node
+    if isinstance(node, HexInt | OctalInt | BinaryInt):
+        # 0x64 is a whole number to YAML, but no way to write a VNI or MTU: keep it as text.
+        base = {HexInt: "0x{:x}", OctalInt: "0o{:o}", BinaryInt: "0b{:b}"}
+        return next(form.format(int(node)) for kind, form in base.items() if isinstance(node, kind))
     if isinstance(node, int):
         return int(node)
     if isinstance(node, float):

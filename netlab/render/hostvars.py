@@ -11,7 +11,11 @@ from netlab.model import Lab, Tunnel
 
 def tunnel_vars(lab: Lab, host: str, tunnel: Tunnel) -> dict[str, Any]:
     local = lab.hosts[host].ip
-    peers = [lab.hosts[h].ip for h in tunnel.endpoints if h != host]
+    # Only a tunnel that names its peers gets the list: a host of a 1000-host multicast tunnel
+    # must not carry 999 addresses it never uses (that made render grow with the square).
+    point_to_point = tunnel.effective_mode == "p2p"
+    listed = point_to_point or tunnel.kind.lists_peers(tunnel)
+    peers = [lab.hosts[h].ip for h in tunnel.endpoints if h != host] if listed else []
     iface = tunnel.interface(host)
     return {
         "name": tunnel.name,
@@ -27,7 +31,7 @@ def tunnel_vars(lab: Lab, host: str, tunnel: Tunnel) -> dict[str, Any]:
         "dstport": tunnel.effective_dstport,
         "dev": lab.underlay.interface,
         "local": local,
-        "remote": peers[0] if len(peers) == 1 else None,
+        "remote": peers[0] if point_to_point and peers else None,
         "peers": peers,
         "address": str(iface),
         # Ethernet tunnels get a fixed MAC: after a reboot the peers' ARP and fdb entries still

@@ -64,6 +64,14 @@ def render(lab: Lab, outdir: Path, opts: RenderOptions) -> list[Path]:
         )
     if outdir.exists() and not outdir.is_dir():
         raise NetlabError(f"{outdir} exists and is not a directory", hint="give -o a directory")
+    try:
+        return _render_into(lab, outdir, opts)
+    except OSError as exc:
+        raise NetlabError(f"cannot write {outdir}: {exc.strerror or exc}",
+                          hint="give -o a directory you can write (it is created if missing)") from None
+
+
+def _render_into(lab: Lab, outdir: Path, opts: RenderOptions) -> list[Path]:
     outdir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".netlab-render-", dir=outdir.parent))
     try:

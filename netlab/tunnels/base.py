@@ -84,6 +84,10 @@ class TunnelType:
     def effective_mode(self, t: Tunnel) -> str:
         return "p2p"
 
+    def lists_peers(self, t: Tunnel) -> bool:
+        """Whether the host's commands name every peer (not only for point-to-point)."""
+        return False
+
     def describe(self, t: Tunnel) -> str:
         """The type as a list or a table shows it ("vxlan multicast", "gre")."""
         return self.name if self.point_to_point else f"{self.name} {self.effective_mode(t)}"

@@ -39,6 +39,10 @@ class Vxlan(TunnelType):
             return t.mode
         return "multicast" if t.group else "p2p"
 
+    def lists_peers(self, t: Tunnel) -> bool:
+        # flood: one all-zeros fdb entry per peer (head-end replication).
+        return self.effective_mode(t) == "flood"
+
     def rules(self, lab: Lab, path: str, t: Tunnel) -> Iterator[LabIssue]:
         mode = self.effective_mode(t)
         if mode == "multicast" and t.group is None:
