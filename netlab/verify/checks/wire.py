@@ -40,6 +40,16 @@ def wire_script(dev: str, options: list[str], bpf: str, target: str, wait: int) 
                               target=shlex.quote(target), wait=wait)
 
 
+def expectations(lab: Lab, host: str, peer: str, t: Tunnel) -> tuple[list[str], str, list[str], str | None]:
+    """tcpdump options, filter, the texts a packet must show, and the inner address it must
+    mention (the ping to the peer's tunnel address, or the ARP for it) when tcpdump decodes the
+    inner packet: only where the type's marker is expected. A type on a port tcpdump does not
+    know (GENEVE off 6081) shows as plain UDP, without its inner packet."""
+    options, bpf, expect = t.kind.wire_filter(lab, host, peer, t)
+    inner = address(t, peer) if t.kind.wire_marker.strip() in expect else None
+    return options, bpf, expect, inner
+
+
 def packets(tcpdump_output: str) -> list[str]:
     """tcpdump prints an encapsulated packet on several lines: join each packet into one."""
     out: list[str] = []
@@ -84,11 +94,8 @@ class WireCheck(PerCaseCheck):
         return first_peer_cases(self.name, lab)
 
     def judge(self, ctx: Context, case: Case, t: Tunnel) -> Outcome:
-        options, bpf, expect = t.kind.wire_filter(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
+        options, bpf, expect, inner = expectations(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
         target = address(t, case.peer)  # type: ignore[arg-type]
-        # tcpdump shows the inner packet only where it decodes the encapsulation (its marker
-        # is expected); a type on a port tcpdump does not know shows as plain UDP.
-        inner = target if t.kind.wire_marker.strip() in expect else None
         wait = max(2, math.ceil(ctx.reply_timeout * 3))
         cmd = wire_script(ctx.lab.underlay.interface, options, bpf, target, wait)
         ev = ctx.sh(case.host, cmd, budget=wait + SCRIPT_OVERHEAD)

@@ -1,0 +1,88 @@
+"""Every command a check runs has a deadline: one that runs out fails its case with "no answer
+within N s" and the command, never a hang. Runs on this machine through testinfra's local
+backend (no root)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from netlab.catalog import load_lab, resolve
+from netlab.verify.checks import CHECKS, plan, render_evidence
+from netlab.verify.checks.base import no_answer
+from netlab.verify.context import Context, Evidence, Outcome
+
+
+class LocalProvider:
+    """Just what Context asks of a provider: every host is this machine."""
+
+    reply_timeout = 0.1
+    max_parallel_commands = 4
+
+    def testinfra_options(self) -> dict[str, Any]:
+        return {}
+
+    def testinfra_uri(self, host: str) -> str:
+        return "local://"
+
+
+def context(slack: float = 1.0) -> Context:
+    ctx = Context(load_lab(resolve("lab10")), LocalProvider())  # type: ignore[arg-type]
+    ctx.slack = slack
+    return ctx
+
+
+def test_a_command_past_its_deadline_is_stopped_and_marked() -> None:
+    ctx = context()
+    start = time.monotonic()
+    ev = ctx.sh("boxA", "echo started; sleep 30")
+    assert time.monotonic() - start < 5
+    assert ev.timed_out and ev.deadline == 1
+    assert ev.command == "echo started; sleep 30"  # the evidence shows the check's own command
+    assert "started" in ev.stdout
+    assert ev.render().startswith("[boxA] $ echo started; sleep 30   (no answer within 1 s)")
+
+
+def test_a_command_within_its_deadline_keeps_its_exit_code_and_output() -> None:
+    ctx = context()
+    ev = ctx.sh("boxA", "echo \"it's here\"; exit 3")  # quotes survive the wrapping
+    assert not ev.timed_out and ev.rc == 3 and ev.stdout == "it's here\n"
+    # The budget is what the command's own bounds allow, on top of the slack.
+    assert ctx.deadline(2.5) == 4
+
+
+def test_the_slack_grows_with_the_providers_reply_timeout() -> None:
+    ctx = Context(load_lab(resolve("lab10")), LocalProvider())  # type: ignore[arg-type]
+    assert ctx.slack == 5.0
+    LocalProvider.reply_timeout = 3.0
+    try:
+        assert Context(load_lab(resolve("lab10")), LocalProvider()).slack == 30.0  # type: ignore[arg-type]
+    finally:
+        LocalProvider.reply_timeout = 0.1
+
+
+def test_no_answer_fails_the_case_and_names_the_command() -> None:
+    late = Evidence("boxA", "ip maddr show dev enp0s8", 124, "", "", deadline=6, timed_out=True)
+    fine = Evidence("boxA", "true", 0, "")
+    assert no_answer(Outcome(True, "ok", [fine])).passed
+    outcome = no_answer(Outcome(True, "239.255.0.1 joined on enp0s8", [fine, late]))
+    assert not outcome.passed
+    assert outcome.summary == "no answer within 6 s: ip maddr show dev enp0s8"
+    assert "(no answer within 6 s)" in render_evidence(outcome.evidence)
+
+
+def test_a_check_whose_host_never_answers_fails_every_case_in_time() -> None:
+    # Every command "hangs": the checks' verdicts say so within the deadline.
+    ctx = context(slack=1.0)
+
+    def hanging(host: str, command: str, budget: float = 0.0) -> Evidence:
+        return Evidence(host, command, 124, "", "", deadline=ctx.deadline(budget), timed_out=True)
+
+    ctx.sh = hanging  # type: ignore[method-assign]
+    for name in ("maddr", "socket", "ping", "mtu", "params"):
+        cases = plan(ctx.lab, [name])
+        outcomes = CHECKS[name].verdicts(ctx, cases)
+        assert set(outcomes) == set(cases)
+        for outcome in outcomes.values():
+            assert not outcome.passed
+            assert outcome.summary.startswith("no answer within "), outcome.summary

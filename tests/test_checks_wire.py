@@ -1,0 +1,189 @@
+"""The wire check on recorded tcpdump output of every tunnel type, and its capture script run
+with stand-in tcpdump and ping (no root): it ends as soon as the ping does, and leaves nothing
+behind, also when its deadline stops it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from netlab.catalog import load_lab, resolve
+from netlab.model import Lab
+from netlab.verify.checks.wire import expectations, judge_capture, mentions, packets, wire_script
+from netlab.verify.context import bounded
+
+RECORDED = Path(__file__).parent / "data" / "recorded"
+MIX = load_lab(RECORDED / "mix.yml")
+
+# (lab, tunnel, host, peer, recording): captured on host while it pinged the peer.
+CAPTURES = [
+    (MIX, "vxlan0", "vma", "vmb", "tcpdump-vxlan0.txt"),
+    (MIX, "vx8472", "vma", "vmb", "tcpdump-vx8472.txt"),
+    (MIX, "gnv1", "vma", "vmc", "tcpdump-gnv1.txt"),
+    (MIX, "gnv2", "vmb", "vmc", "tcpdump-gnv2.txt"),
+    (MIX, "gre1", "vma", "vmb", "tcpdump-gre1.txt"),
+    (MIX, "gtap1", "vmb", "vmc", "tcpdump-gtap1.txt"),
+    (MIX, "gtapk", "vma", "vmc", "tcpdump-gtapk.txt"),
+    (MIX, "ipip1", "vmb", "vmc", "tcpdump-ipip1.txt"),
+    (MIX, "sit1", "vma", "vmc", "tcpdump-sit1.txt"),
+    (load_lab(resolve("lab10")), "vxlan0", "boxA", "boxB", "tcpdump-vxlan-netns.txt"),
+]
+
+
+def judge(lab: Lab, name: str, host: str, peer: str, output: str) -> tuple[bool, str]:
+    t = next(t for t in lab.tunnels if t.name == name)
+    _, _, expect, inner = expectations(lab, host, peer, t)
+    return judge_capture(output, expect, inner, t.type, host)
+
+
+@pytest.mark.parametrize(("lab", "name", "host", "peer", "recording"), CAPTURES, ids=[c[4] for c in CAPTURES])
+def test_every_recorded_capture_passes(lab: Lab, name: str, host: str, peer: str, recording: str) -> None:
+    passed, summary = judge(lab, name, host, peer, (RECORDED / recording).read_text())
+    assert passed, summary
+    assert summary.startswith("IP ")  # the first matching packet, without its timestamp
+
+
+def test_what_the_summaries_show() -> None:
+    out = (RECORDED / "tcpdump-vxlan0.txt").read_text()
+    assert judge(MIX, "vxlan0", "vma", "vmb", out)[1] == (
+        "IP 192.168.50.21.57218 > 192.168.50.22.4789: VXLAN, flags [I] (0x08), vni 100 "
+        "IP 192.168.60.21 > 192.168.60.22: ICMP echo request, id 388, seq 1, length 64")
+    # gretap's first packet is the ARP for the peer: it counts too.
+    out = (RECORDED / "tcpdump-gtapk.txt").read_text()
+    assert "GREv0, key=0x9" in judge(MIX, "gtapk", "vma", "vmc", out)[1]
+    assert "who-has 10.0.8.2" in judge(MIX, "gtapk", "vma", "vmc", out)[1]
+
+
+def test_packets_joins_the_inner_line_of_vxlan() -> None:
+    seen = packets((RECORDED / "tcpdump-vx8472.txt").read_text())
+    assert len(seen) == 6  # tcpdump's own lines ("listening on", counts) are not packets
+    assert "vni 150 ARP, Request who-has 10.0.6.2" in seen[0]
+
+
+def test_geneve_on_its_own_port_must_show_the_inner_packet() -> None:
+    _, _, expect, inner = expectations(MIX, "vma", "vmc", next(t for t in MIX.tunnels if t.name == "gnv1"))
+    assert expect == ["Geneve", "IP 192.168.50.21.", "vni 0x12c"] and inner == "10.0.4.2"
+
+
+def test_geneve_on_another_port_is_plain_udp_without_the_inner_packet() -> None:
+    _, bpf, expect, inner = expectations(MIX, "vmb", "vmc", next(t for t in MIX.tunnels if t.name == "gnv2"))
+    assert "udp dst port 6082" in bpf
+    assert inner is None and expect == ["192.168.50.22.", ".6082:"]
+
+
+def test_vxlan_on_another_port_is_decoded_with_tcpdump_told_so() -> None:
+    options, bpf, expect, inner = expectations(MIX, "vma", "vmb", next(t for t in MIX.tunnels if t.name == "vx8472"))
+    assert options == ["-T", "vxlan"] and "udp dst port 8472" in bpf
+    assert "vni 150" in expect and inner == "10.0.6.2"
+
+
+def test_a_wrong_vni_fails() -> None:
+    # The VNI-100 capture judged as the VNI-150 tunnel between the same hosts.
+    passed, summary = judge(MIX, "vx8472", "vma", "vmb", (RECORDED / "tcpdump-vxlan0.txt").read_text())
+    assert not passed
+    assert summary == "packets seen, but without VXLAN / IP 192.168.50.21. / vni 150 / 10.0.6.2"
+
+
+def test_a_capture_without_the_key_fails() -> None:
+    # gre1's packets carry key 7: as gtapk's (key 9) they lack the expected key.
+    passed, summary = judge(MIX, "gtapk", "vma", "vmc", (RECORDED / "tcpdump-gre1.txt").read_text())
+    assert not passed and "key=0x9" in summary
+
+
+def test_a_capture_without_the_marker_fails() -> None:
+    # An IPIP capture has no "IP6" inner header: it does not prove a SIT tunnel.
+    passed, summary = judge(MIX, "sit1", "vma", "vmc", (RECORDED / "tcpdump-ipip1.txt").read_text())
+    assert not passed and summary.startswith("packets seen, but without IP6")
+
+
+def test_a_capture_of_other_inner_traffic_fails() -> None:
+    # Encapsulated packets, but none to the peer's tunnel address.
+    out = (RECORDED / "tcpdump-vxlan0.txt").read_text().replace("192.168.60.22", "192.168.60.99")
+    passed, summary = judge(MIX, "vxlan0", "vma", "vmb", out)
+    assert not passed and summary.endswith("/ 192.168.60.22")
+
+
+def test_an_empty_capture_fails() -> None:
+    header = "".join((RECORDED / "tcpdump-gre1.txt").read_text().splitlines(keepends=True)[:5])
+    assert judge(MIX, "gre1", "vma", "vmb", header) == (False, "no gre packet from vma seen on the underlay")
+    assert judge(MIX, "gre1", "vma", "vmb", "") == (False, "no gre packet from vma seen on the underlay")
+
+
+def test_an_address_must_occur_whole() -> None:
+    assert mentions("IP 10.0.1.1 > 10.0.1.2: ICMP", "10.0.1.2")
+    assert mentions("ARP, Request who-has 10.0.1.2 tell 10.0.1.1", "10.0.1.2")
+    assert not mentions("IP 10.0.1.1 > 10.0.1.23: ICMP", "10.0.1.2")
+    assert not mentions("IP 110.0.1.2 > 10.0.1.1: ICMP", "10.0.1.2")
+    assert mentions("IP6 fd00:64::1 > fd00:64::2: ICMP6", "fd00:64::2")
+    assert not mentions("IP6 fd00:64::1 > fd00:64::22: ICMP6", "fd00:64::2")
+
+
+# -- the capture script, with stand-ins for tcpdump and ping ---------------------------------------
+
+FAKE_TCPDUMP = """#!/bin/sh
+echo $$ > "{pids}/tcpdump"
+trap 'echo "3 packets captured" >&2; exit 0' TERM
+echo "listening on eth1, link-type EN10MB (Ethernet), snapshot length 262144 bytes" >&2
+cat "{capture}"
+while :; do sleep 0.05; done
+"""
+FAKE_PING = """#!/bin/sh
+echo "$@" > "{pids}/ping-args"
+sleep {seconds}
+"""
+
+
+def fake_host(tmp_path: Path, ping_seconds: float) -> tuple[dict[str, str], Path, Path]:
+    bin_dir, tmp, pids = tmp_path / "bin", tmp_path / "tmp", tmp_path / "pids"
+    for d in (bin_dir, tmp, pids):
+        d.mkdir()
+    capture = RECORDED / "tcpdump-gre1.txt"
+    (bin_dir / "tcpdump").write_text(FAKE_TCPDUMP.format(pids=pids, capture=capture))
+    (bin_dir / "ping").write_text(FAKE_PING.format(pids=pids, seconds=ping_seconds))
+    for tool in ("tcpdump", "ping"):
+        (bin_dir / tool).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "TMPDIR": str(tmp)}
+    return env, tmp, pids
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")  # exited (a zombie waits for its reaper)
+
+
+def run_script(env: dict[str, str], deadline: int) -> tuple[subprocess.CompletedProcess[str], float]:
+    script = wire_script("eth1", [], "ip proto 47 and src host 192.168.50.21", "10.0.1.2", 2)
+    start = time.monotonic()
+    proc = subprocess.run(["sh", "-c", bounded(script, deadline)], env=env, capture_output=True, text=True,
+                          timeout=60)
+    return proc, time.monotonic() - start
+
+
+def test_the_capture_ends_with_the_ping_and_leaves_nothing(tmp_path: Path) -> None:
+    env, tmp, pids = fake_host(tmp_path, 0.1)
+    proc, seconds = run_script(env, 20)
+    assert proc.returncode == 0, proc.stderr
+    assert seconds < 3  # not tcpdump's timeout, not the deadline
+    assert "listening on eth1" in proc.stdout and "3 packets captured" in proc.stdout
+    passed, _ = judge(MIX, "gre1", "vma", "vmb", proc.stdout)
+    assert passed
+    assert (pids / "ping-args").read_text().split() == ["-c", "3", "-i", "0.05", "-W", "2", "-w", "2", "10.0.1.2"]
+    assert list(tmp.iterdir()) == []
+    assert gone(int((pids / "tcpdump").read_text()))
+
+
+def test_a_hung_ping_is_stopped_by_the_deadline_and_cleaned_up(tmp_path: Path) -> None:
+    env, tmp, pids = fake_host(tmp_path, 60)
+    proc, seconds = run_script(env, 1)
+    assert proc.returncode == 124  # what Context.sh reports as "no answer within 1 s"
+    assert seconds < 5
+    time.sleep(0.2)
+    assert list(tmp.iterdir()) == []  # the trap removed the capture
+    assert gone(int((pids / "tcpdump").read_text()))
