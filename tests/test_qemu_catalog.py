@@ -15,7 +15,8 @@ import pytest
 
 from netlab import catalog
 from netlab.lifecycle import down, open_lab, up
-from netlab.providers.qemu import QemuProvider, pid_alive
+from netlab.providers.qemu import QemuProvider
+from netlab.tools.processes import pid_alive
 from netlab.verify.runner import run_verify
 
 from .test_qemu import failures, needs_vms, quiet

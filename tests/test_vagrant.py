@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from netlab.lifecycle import down, open_lab, up
-from netlab.providers.vagrant import LIBVIRT_URI, LibvirtProvider, VirtualboxProvider, machine_states, volume_names
+from netlab.providers.vagrant import LibvirtProvider, VirtualboxProvider
+from netlab.tools.libvirt import LIBVIRT_URI, volume_names
+from netlab.tools.vagrant import machine_states
 from netlab.verify.runner import run_verify
 
 STATUS = """1700000000,boxA,metadata,provider,libvirt

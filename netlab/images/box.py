@@ -17,8 +17,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from netlab.errors import NetlabError, ToolMissing
-from netlab.images.build import Image, Progress, build_image
+from netlab.images.build import Image, InUse, Progress, build_image
+from netlab.tools import libvirt
+from netlab.tools.vagrant import box_add
 
 BOX_NAME = "netlab/debian12"
 
@@ -72,13 +73,6 @@ def metadata(image: Image) -> dict[str, object]:
     return {"provider": "libvirt", "format": "qcow2", "virtual_size": size_gib}
 
 
-def _vagrant() -> str:
-    found = shutil.which("vagrant")
-    if found is None:
-        raise ToolMissing("vagrant", "vagrant", "add the libvirt box")
-    return found
-
-
 def installed_box_digest() -> str | None:
     """The image digest of the netlab box Vagrant has, if any (recorded when it was added)."""
     marker = Path(os.environ.get("VAGRANT_HOME", Path.home() / ".vagrant.d")) / "netlab-box.json"
@@ -88,9 +82,9 @@ def installed_box_digest() -> str | None:
         return None
 
 
-def build_box(force: bool = False, progress: Progress = lambda _: None) -> Path:
+def build_box(force: bool = False, progress: Progress = lambda _: None, in_use: InUse | None = None) -> Path:
     """Build the image if needed, package it as a libvirt box and `vagrant box add` it."""
-    image = build_image(progress=progress)
+    image = build_image(progress=progress, in_use=in_use)
     recipe = image.manifest.get("recipe")
     target = box_dir(image) / "netlab-debian12.box"
     _install_boot_files(image)
@@ -117,11 +111,7 @@ def build_box(force: bool = False, progress: Progress = lambda _: None) -> Path:
                 tar.add(staging / name, arcname=name)
         partial.replace(target)
     progress(f"vagrant box add {BOX_NAME}")
-    proc = subprocess.run([_vagrant(), "box", "add", "--force", "--name", BOX_NAME, str(target)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise NetlabError(f"vagrant box add failed: {proc.stderr.strip() or proc.stdout.strip()}",
-                          hint="apt-get install vagrant-libvirt")
+    box_add(BOX_NAME, target)
     marker = Path(os.environ.get("VAGRANT_HOME", Path.home() / ".vagrant.d")) / "netlab-box.json"
     marker.write_text(json.dumps({"recipe": recipe, "box": str(target)}))
     _drop_old_box_volumes(progress)
@@ -131,16 +121,13 @@ def build_box(force: bool = False, progress: Progress = lambda _: None) -> Path:
 def _drop_old_box_volumes(progress: Progress) -> None:
     """vagrant-libvirt keeps each uploaded version of the box as a volume; a new box makes the
     old ones garbage. Removed only while no netlab domain exists (they back its disks)."""
-    from netlab.providers.vagrant import volume_names
-
     if shutil.which("virsh") is None:
         return
-    virsh = ["virsh", "-c", "qemu:///system"]
-    domains = subprocess.run([*virsh, "list", "--all", "--name"], capture_output=True, text=True)
-    if domains.returncode != 0 or any(d.startswith("netlab-") for d in domains.stdout.split()):
+    domains = libvirt.domain_names()
+    if domains is None or any(d.startswith("netlab-") for d in domains):
         return
     prefix = BOX_NAME.replace("/", "-VAGRANTSLASH-") + "_vagrant_box_image_"
-    for volume in volume_names():
+    for volume in libvirt.volume_names():
         if volume.startswith(prefix):
             progress(f"removing the old box volume {volume}")
-            subprocess.run([*virsh, "vol-delete", volume, "--pool", "default"], capture_output=True)
+            libvirt.remove_volume(volume)

@@ -164,20 +164,19 @@ def _require_tools() -> None:
                           hint="run `sudo netlab image build` once; the image is cached")
 
 
-def _in_use_by_labs(d: Path) -> list[str]:
-    """Labs whose VMs have disks on this image (replacing it would corrupt them)."""
-    from netlab.state import LabState, active_labs
-
-    users = []
-    for name in active_labs():
-        with contextlib.suppress(NetlabError):
-            if LabState(name).read().provider_data.get("image") == str(d):
-                users.append(name)
-    return users
+# Who still boots from an image directory (names of labs): the caller knows, from its own
+# state; the images layer does not read lab state.
+InUse = Callable[[Path], list[str]]
 
 
-def build_image(force: bool = False, mirror: str | None = None, progress: Progress = lambda _: None) -> Image:
-    """The cached image, built first if the recipe changed, it is missing, or `force`."""
+def build_image(force: bool = False, mirror: str | None = None, progress: Progress = lambda _: None,
+                in_use: InUse | None = None) -> Image:
+    """The cached image, built first if the recipe changed, it is missing, or `force`.
+
+    `in_use(dir)` names the labs whose VMs have disks on the image in `dir`: a forced rebuild
+    refuses while there are any, and older images are removed only when none uses them. Without
+    it, a forced rebuild is not checked and older images are kept.
+    """
     root = images_root()
     root.mkdir(parents=True, exist_ok=True)
     # Two labs coming up at once must not build the same image twice.
@@ -187,13 +186,14 @@ def build_image(force: bool = False, mirror: str | None = None, progress: Progre
             return image
         target = image_dir()
         if force and target.exists():
-            users = _in_use_by_labs(target)
+            users = in_use(target) if in_use else []
             if users:
                 raise NetlabError(f"the VM image is in use by lab {', '.join(users)}",
                                   hint=f"netlab down {users[0]} first, then rebuild")
         _require_tools()
         image = _build(target, mirror or DEFAULT_MIRROR, progress)
-        _remove_stale(root, keep=target)
+        if in_use is not None:
+            _remove_stale(root, keep=target, in_use=in_use)
         return image
 
 
@@ -294,8 +294,8 @@ def _du(path: Path) -> int:
     return total
 
 
-def _remove_stale(root: Path, keep: Path) -> None:
+def _remove_stale(root: Path, keep: Path, in_use: InUse) -> None:
     """Images of older recipes, unless a running lab still boots from one."""
     for d in root.glob(f"{SUITE}-*"):
-        if d != keep and d.is_dir() and not _in_use_by_labs(d):
+        if d != keep and d.is_dir() and not in_use(d):
             shutil.rmtree(d, ignore_errors=True)

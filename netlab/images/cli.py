@@ -11,8 +11,8 @@ from rich.markup import escape
 from netlab.errors import NetlabError
 
 image_app = typer.Typer(no_args_is_help=True, help="The VM image for the qemu provider.")
-_out = Console(soft_wrap=True)
-_err = Console(stderr=True, soft_wrap=True)
+_out = Console(soft_wrap=True, emoji=False)
+_err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 @image_app.command()
@@ -25,13 +25,14 @@ def build(
     """Build the minimal Debian image with mmdebstrap (cached; rebuilt when its recipe changes)."""
     from netlab.images import build_image
     from netlab.images.box import BOX_NAME, build_box
+    from netlab.providers.qemu import labs_using_image  # which labs boot from an image: the provider's record
 
     def progress(message: str) -> None:
         _err.print(f"  {message}", style="dim", highlight=False, markup=False)
 
     try:
-        image = build_image(force=force, mirror=mirror, progress=progress)
-        box = build_box(force=force, progress=progress) if vagrant_box else None
+        image = build_image(force=force, mirror=mirror, progress=progress, in_use=labs_using_image)
+        box = build_box(force=force, progress=progress, in_use=labs_using_image) if vagrant_box else None
     except NetlabError as exc:
         _err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:

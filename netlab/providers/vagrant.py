@@ -1,8 +1,8 @@
 """The Vagrant providers: VirtualBox (as in the seed labs) and libvirt.
 
-A thin wrapper over the few `vagrant` calls netlab needs (up, provision, destroy, status,
-ssh-config) instead of python-vagrant, whose last release (1.0.0, 2022) raises on
-machine-readable lines with other than four fields.
+Both drive the few `vagrant` calls netlab needs (up, provision, destroy, status, ssh-config)
+through the thin wrapper in netlab.tools.vagrant; libvirt's leftovers are cleaned up through
+netlab.tools.libvirt (virsh).
 """
 
 from __future__ import annotations
@@ -15,45 +15,14 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
-from netlab.errors import NetlabError, ToolMissing
 from netlab.model import Lab
 from netlab.providers.base import Availability, HostStatus, Progress, Provider
 from netlab.providers.segments import underlay_mcast
 from netlab.render import RenderOptions, render
 from netlab.settings import settings
 from netlab.state import Resource
-
-LIBVIRT_URI = "qemu:///system"
-
-
-def volume_names(pool: str = "default") -> list[str]:
-    """Volumes in a libvirt storage pool (virsh vol-list has no --name: first column of the table)."""
-    proc = subprocess.run(["virsh", "-c", LIBVIRT_URI, "vol-list", pool], capture_output=True, text=True)
-    rows = proc.stdout.splitlines()[2:] if proc.returncode == 0 else []
-    return [row.split()[0] for row in rows if row.strip()]
-
-
-def vagrant_bin() -> str:
-    found = shutil.which("vagrant")
-    if found is None:
-        raise ToolMissing("vagrant", "vagrant", "run Vagrant labs")
-    return found
-
-
-def parse_machine_readable(output: str) -> list[tuple[str, str, list[str]]]:
-    """`vagrant --machine-readable` lines -> (target, type, data fields); tolerant of extra fields."""
-    rows = []
-    for line in output.splitlines():
-        parts = line.split(",")
-        if len(parts) < 3 or not parts[0].isdigit():
-            continue
-        data = [p.replace("%!(VAGRANT_COMMA)", ",").replace("\\n", "\n") for p in parts[3:]]
-        rows.append((parts[1], parts[2], data))
-    return rows
-
-
-def machine_states(output: str) -> dict[str, str]:
-    return {target: data[0] for target, kind, data in parse_machine_readable(output) if kind == "state" and data}
+from netlab.tools import libvirt
+from netlab.tools.vagrant import base_env, machine_states, plugins, run_vagrant
 
 
 class VagrantProvider(Provider):
@@ -80,31 +49,12 @@ class VagrantProvider(Provider):
     def _env(self) -> dict[str, str]:
         # Vagrant's Ansible provisioner runs ansible-playbook from PATH: use netlab's own.
         bin_dir = str(Path(sys.executable).parent)
-        return {**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-                "VAGRANT_CWD": str(self.workdir), "VAGRANT_NO_COLOR": "1",
-                "VAGRANT_CHECKPOINT_DISABLE": "1", "ANSIBLE_NOCOLOR": "1"}
+        return {**base_env(), "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+                "VAGRANT_CWD": str(self.workdir), "ANSIBLE_NOCOLOR": "1"}
 
     def vagrant(self, *args: str, progress: Progress | None = None, check: bool = True,
                 timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-        argv = [vagrant_bin(), *args]
-        if progress is None:
-            proc = subprocess.run(argv, cwd=self.workdir, env=self._env(), capture_output=True, text=True,
-                                  timeout=timeout)
-        else:
-            lines: list[str] = []
-            with subprocess.Popen(argv, cwd=self.workdir, env=self._env(), stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True) as child:
-                assert child.stdout is not None
-                for line in child.stdout:
-                    lines.append(line)
-                    if line.strip():
-                        progress(line.rstrip())
-            proc = subprocess.CompletedProcess(argv, child.returncode, "".join(lines), "")
-        if check and proc.returncode != 0:
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
-            raise NetlabError(f"vagrant {' '.join(args)} failed (exit {proc.returncode}):\n{tail}",
-                              hint=f"cd {self.workdir} && vagrant {' '.join(args)} to see it all")
-        return proc
+        return run_vagrant(list(args), self.workdir, self._env(), progress=progress, check=check, timeout=timeout)
 
     # -- lifecycle -------------------------------------------------------------------------
     def create(self, progress: Progress) -> None:
@@ -207,17 +157,11 @@ class LibvirtProvider(VagrantProvider):
     def availability(cls, lab: Lab | None = None) -> Availability:
         if shutil.which("vagrant") is None:
             return Availability(False, "Vagrant is not installed", "apt-get install vagrant vagrant-libvirt")
-        plugins = subprocess.run(["vagrant", "plugin", "list"], capture_output=True, text=True,
-                                 env={**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1"})
-        if "vagrant-libvirt" not in plugins.stdout:
+        if "vagrant-libvirt" not in plugins():
             return Availability(False, "the vagrant-libvirt plugin is missing", "apt-get install vagrant-libvirt")
         if shutil.which("virsh") is None or shutil.which("libvirtd") is None:
             return Availability(False, "libvirt is not installed", "apt-get install libvirt-daemon-system dnsmasq-base")
-        try:
-            probe = subprocess.run(["virsh", "-c", LIBVIRT_URI, "uri"], capture_output=True, text=True, timeout=30)
-        except subprocess.TimeoutExpired:
-            probe = subprocess.CompletedProcess([], 1, "", "timed out")
-        if probe.returncode != 0:
+        if not libvirt.answers(timeout=30):
             return Availability(False, "libvirtd is not running (or not answering)",
                                 "systemctl start libvirtd virtlogd")
         return Availability(True, "Vagrant, vagrant-libvirt and libvirtd are ready")
@@ -245,24 +189,21 @@ class LibvirtProvider(VagrantProvider):
     @staticmethod
     def _driver() -> str:
         """libvirt's "kvm" only where a probe shows KVM really runs guests, else "qemu" (emulation)."""
-        from netlab.images.build import cached_image
-        from netlab.providers.qemu import accelerator
+        from netlab.images.build import cached_image, images_root
+        from netlab.tools.qemu import accelerator
 
         image = cached_image()
         if image is None:
             return "kvm" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "qemu"
-        return "kvm" if accelerator(str(image.kernel)) == "kvm" else "qemu"
+        return "kvm" if accelerator(str(image.kernel), images_root(), settings().qemu_accel) == "kvm" else "qemu"
 
     def cleanup_leftovers(self, progress: Progress) -> None:
         prefix = f"netlab-{self.lab.name}-"
-        virsh = ["virsh", "-c", LIBVIRT_URI]
-        listed = subprocess.run([*virsh, "list", "--all", "--name"], capture_output=True, text=True)
-        for domain in (d.strip() for d in listed.stdout.splitlines()):
+        for domain in libvirt.domain_names() or []:
             if domain.startswith(prefix) and domain[len(prefix):] in self.lab.hosts:
                 progress(f"removing leftover domain {domain}")
-                subprocess.run([*virsh, "destroy", domain], capture_output=True)
-                subprocess.run([*virsh, "undefine", domain, "--remove-all-storage"], capture_output=True)
-        for volume in volume_names():
+                libvirt.remove_domain(domain)
+        for volume in libvirt.volume_names():
             if volume.startswith(prefix):
                 progress(f"removing leftover volume {volume}")
-                subprocess.run([*virsh, "vol-delete", volume, "--pool", "default"], capture_output=True)
+                libvirt.remove_volume(volume)

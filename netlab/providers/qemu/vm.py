@@ -1,0 +1,159 @@
+"""One QEMU VM: its command line, its NICs' MACs and slots, its management network."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import shlex
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from netlab.errors import NetlabError
+from netlab.images import Image
+from netlab.macs import stable_mac
+from netlab.model import Lab
+from netlab.tools.qemu import QEMU, qmp_argv
+
+MGMT_SLOT, UNDERLAY_SLOT, DISK_SLOT, RNG_SLOT = 0x3, 0x8, 0x5, 0x6
+DEFAULT_UNDERLAY_NIC = f"enp0s{UNDERLAY_SLOT}"
+# Under emulation (no KVM) a VM needs about 380 MB with a bounded translation cache (FACTS.md).
+TCG_MEMORY_MB, KVM_MEMORY_MB = 384, 512
+BOOT_TIMEOUT = {"tcg": 300.0, "kvm": 90.0}
+# Where the VM's .link file names the underlay NIC (a lab may call it other than enp0s8).
+UNDERLAY_LINK = "/etc/systemd/network/10-netlab-underlay.link"
+
+# QEMU's user network defaults to 10.0.2.0/24 (like VirtualBox NAT), which teaching labs use too
+# (the catalog's gretap lab does): a VM whose overlay covers its own gateway loses SSH.
+MGMT_NETWORKS = ("10.0.2.0/24", "172.31.255.0/24", "10.255.254.0/24", "100.127.255.0/24")
+
+
+def free_port(taken: set[int]) -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (and not one handed out already)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in taken:
+            return port
+    raise NetlabError("found no free TCP port on 127.0.0.1 for SSH forwarding")
+
+
+def mgmt_network(lab: Lab) -> str:
+    """The first management subnet that overlaps neither the underlay nor any tunnel address."""
+    used = [lab.underlay.network]
+    for tunnel in lab.tunnels:
+        for address in tunnel.endpoints.values():
+            net = ipaddress.ip_interface(address).network
+            if net.version == 4:
+                used.append(net)
+    for candidate in MGMT_NETWORKS:
+        net = ipaddress.IPv4Network(candidate)
+        if not any(net.overlaps(u) for u in used):
+            return candidate
+    raise NetlabError(f"lab {lab.name} uses every subnet netlab could give the VMs' management NIC",
+                      hint=f"keep one of {', '.join(MGMT_NETWORKS)} free of lab addresses")
+
+
+def mac_address(lab: str, host: str, nic: int) -> str:
+    """Stable, locally administered MAC (QEMU's 52:54:00 prefix), unique per lab, host and NIC."""
+    return stable_mac(lab, host, f"nic{nic}", prefix="52:54:00")
+
+
+@dataclass(frozen=True)
+class VmSpec:
+    """Everything that makes up one VM's command line."""
+
+    lab: str
+    host: str
+    image: Image
+    disk: Path
+    serial: Path
+    monitor: Path  # the QMP socket
+    pidfile: Path
+    ssh_port: int
+    mcast: tuple[str, int]
+    accel: str
+    pubkey: str
+    machine_id: str
+    mgmt_net: str = MGMT_NETWORKS[0]
+
+    @property
+    def process_name(self) -> str:
+        return f"netlab-{self.lab}-{self.host}"
+
+    def kernel_cmdline(self) -> str:
+        key = base64.b64encode(self.pubkey.strip().encode()).decode()
+        return (f"root=/dev/vda rw console=ttyS0 quiet systemd.hostname={self.host} "
+                f"systemd.machine_id={self.machine_id} netlab.ssh_key={key}")
+
+    def argv(self) -> list[str]:
+        memory = TCG_MEMORY_MB if self.accel == "tcg" else KVM_MEMORY_MB
+        accel = "tcg,tb-size=128" if self.accel == "tcg" else "kvm"
+        group, port = self.mcast
+        return [
+            QEMU, "-name", self.process_name,  # keeps the comm qemu-system-x86: pgrep qemu-system finds it
+            "-machine", "pc", "-accel", accel, "-m", str(memory), "-smp", "1",
+            "-nodefaults", "-no-user-config", "-display", "none",
+            # Without ACPI hotplug on the root bus, udev names NICs by slot: enp0s3, enp0s8.
+            "-global", "PIIX4_PM.acpi-root-pci-hotplug=off",
+            "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
+            "-append", self.kernel_cmdline(),
+            "-drive", f"file={self.disk},if=none,id=root,format=qcow2,discard=unmap",
+            "-device", f"virtio-blk-pci,drive=root,addr={DISK_SLOT:#x}",
+            "-netdev", f"user,id=mgmt,net={self.mgmt_net},hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22",
+            "-device", f"virtio-net-pci,netdev=mgmt,addr={MGMT_SLOT:#x},"
+                       f"mac={mac_address(self.lab, self.host, MGMT_SLOT)}",
+            "-netdev", f"socket,id=underlay,mcast={group}:{port},localaddr=127.0.0.1",
+            "-device", f"virtio-net-pci,netdev=underlay,addr={UNDERLAY_SLOT:#x},"
+                       f"mac={mac_address(self.lab, self.host, UNDERLAY_SLOT)}",
+            "-device", f"virtio-rng-pci,addr={RNG_SLOT:#x}",  # sshd must not wait for entropy
+            "-serial", f"file:{self.serial}",
+            *qmp_argv(self.monitor),
+            "-pidfile", str(self.pidfile),
+        ]
+
+
+def underlay_rename_script(name: str) -> str:
+    """Shell for a VM: a .link file that names the underlay NIC `name` from now on (every boot),
+    and the live rename of enp0s8.
+
+    The file is written durably: to a temporary file in the same directory, synced, moved into
+    place, and the directory synced, so a hard reset right after `up` leaves the old file or
+    the new one, never an empty one.
+    """
+    link = f"[Match]\nPath=pci-0000:00:{UNDERLAY_SLOT:02x}.0\n\n[Link]\nName={name}\n"
+    target = shlex.quote(UNDERLAY_LINK)
+    tmp = shlex.quote(UNDERLAY_LINK.rsplit("/", 1)[0] + "/.10-netlab-underlay.link.tmp")
+    directory = shlex.quote(UNDERLAY_LINK.rsplit("/", 1)[0])
+    nic = DEFAULT_UNDERLAY_NIC
+    return (f"set -e; printf '%s' {shlex.quote(link)} > {tmp}; sync {tmp}; mv -f {tmp} {target}; "
+            f"sync -f {directory}; "
+            f"if ip link show {nic} >/dev/null 2>&1; then "
+            f"ip link set {nic} down && ip link set {nic} name {shlex.quote(name)}; fi")
+
+
+def interfaces(ip_json: str) -> list[dict[str, Any]]:
+    """`ip -j addr show` -> name, state, MTU and addresses of each interface but lo."""
+    try:
+        links = json.loads(ip_json or "[]")
+    except ValueError:
+        return []
+    return [
+        {
+            "name": link["ifname"], "state": link.get("operstate", "?"), "mtu": link.get("mtu"),
+            "addresses": [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
+                          if a.get("scope") != "link"],
+        }
+        for link in links
+        if link.get("ifname") != "lo"
+    ]
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
