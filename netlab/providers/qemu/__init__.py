@@ -41,6 +41,7 @@ from netlab.providers.qemu.vm import (
     VmSpec,
     free_port,
     interfaces,
+    mac_address,
     mgmt_network,
     read_text,
     underlay_rename_script,
@@ -50,6 +51,10 @@ from netlab.settings import settings
 from netlab.state import LabState, Resource, active_labs
 from netlab.tools.processes import pid_alive, stop_processes
 from netlab.tools.qemu import QEMU, accelerator, create_overlay, qmp_command
+
+# The provider, and (for callers of the former single module) the names its parts export.
+__all__ = ["QemuProvider", "VmSpec", "free_port", "labs_using_image", "mac_address", "mgmt_network", "pid_alive",
+           "ssh_config_text"]
 
 # What a VM needs besides the image: the emulator, the disk tool and the SSH client.
 RUN_TOOLS = {QEMU: "qemu-system-x86", "qemu-img": "qemu-utils", "ssh": "openssh-client",
