@@ -177,12 +177,18 @@ def up(
                 status.update(escape(f"{session.lab.name}: {message}"))
                 err.print(f"  {message}", style="dim", highlight=False, markup=False)
 
-            do_up(session, progress, via=via, box=box)
+            changes = do_up(session, progress, via=via, box=box)
     except NetlabError as exc:
         fail(exc)
+    if changes == []:
+        what = "nothing changed, it already matched the lab file"
+    elif changes is None:
+        what = f"{len(session.lab.hosts)} hosts"
+    else:
+        what = f"{len(changes)} change{'s' if len(changes) != 1 else ''}"
     out.print(
-        f"[green]lab {session.lab.name} is up[/] ({len(session.lab.hosts)} hosts, "
-        f"{time.monotonic() - start:.2f} s); check it with: netlab verify {lab}",
+        f"[green]lab {escape(session.lab.name)} is up[/] ({what}, {time.monotonic() - start:.2f} s); "
+        f"check it with: netlab verify {escape(lab)}",
         highlight=False,
     )
 

@@ -54,7 +54,8 @@ def open_lab(ref: str, requested: str | None = None, *, must_be_up: bool = False
     return Session(lab, source, provider_class(name)(lab, state), why)
 
 
-def up(session: Session, progress: Progress, via: str = "default", box: str | None = None) -> None:
+def up(session: Session, progress: Progress, via: str = "default", box: str | None = None) -> list[str] | None:
+    """Make the running lab equal to the lab file; returns what changed (None: not known)."""
     provider, lab = session.provider, session.lab
     # Refuse before the state records anything: a lab that cannot run leaves nothing behind.
     available = provider.availability(lab)
@@ -67,8 +68,9 @@ def up(session: Session, progress: Progress, via: str = "default", box: str | No
             provider.state.set(box=box)
         provider.create(progress)
         provider.state.set(phase="configuring")
-        configure(provider, progress, via=via)
+        changes = configure(provider, progress, via=via)
         provider.state.set(phase="up", via=via)
+    return changes
 
 
 def down(session: Session, progress: Progress) -> None:

@@ -18,20 +18,22 @@ from netlab.providers.base import Progress, Provider
 
 VIAS = ("default", "ansible")
 
-CONFIGURERS: dict[str, Callable[[Provider, Progress], None]] = {
+# Each returns what it changed, one line per change (None: the tool does not say).
+CONFIGURERS: dict[str, Callable[[Provider, Progress], list[str] | None]] = {
     "ip-batch": apply_ip_batch,
     "ansible": run_playbook,
     "vagrant": vagrant_provision,
 }
 
 
-def configure(provider: Provider, progress: Progress, via: str = "default") -> None:
+def configure(provider: Provider, progress: Progress, via: str = "default") -> list[str] | None:
+    """Apply the lab; returns what changed (empty: the machines already matched the lab)."""
     if via not in VIAS:
         raise NetlabError(f"--via {via} is not known", hint="use --via default or --via ansible")
     how = provider.configurer
     if via == "ansible" and how == "ip-batch":
         how = "ansible"
-    CONFIGURERS[how](provider, progress)
+    return CONFIGURERS[how](provider, progress)
 
 
 __all__ = ["CONFIGURERS", "VIAS", "configure"]

@@ -2,45 +2,153 @@
 
 The commands come from the same templates the Ansible role applies (netlab.render.scripts), so
 both ways build identical devices; this way costs one process per host and tool instead of an
-Ansible run.
+Ansible run. It converges: a device that already is what the lab says is left alone (same
+ifindex, no lost packet); one that differs is rebuilt, one the lab does not have is removed.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from netlab.errors import NetlabError
+from netlab.model import Lab, Tunnel
 from netlab.providers.base import Progress, Provider
-from netlab.render.scripts import batches, host_script
+from netlab.render.hostvars import host_vars
+from netlab.render.scripts import batches, command_lines, host_script
 
 BATCH_TIMEOUT = 60.0
 
 
-def apply_ip_batch(provider: Provider, progress: Progress) -> None:
+def apply_ip_batch(provider: Provider, progress: Progress) -> list[str]:
+    """Make every host equal to the lab; returns what changed, one line each."""
     progress("configuring hosts with ip -batch")
     hosts = list(provider.lab.hosts)
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(hosts)))) as pool:
-        list(pool.map(lambda h: configure_host(provider, h), hosts))
+        changes = [c for host_changes in pool.map(lambda h: configure_host(provider, h), hosts)
+                   for c in host_changes]
+    for change in changes:
+        progress(change)
+    return changes
 
 
-def configure_host(provider: Provider, host: str) -> None:
+def configure_host(provider: Provider, host: str) -> list[str]:
     lab = provider.lab
+    links = current_links(provider, host)
+    fdb = current_flood_lists(provider, host, [t for t in lab.tunnels_of(host) if t.name in links])
+    changes: list[str] = []
+    commands: list[str] = ["ip link set lo up"]
+    wanted = {"lo", lab.underlay.interface, *(t.name for t in lab.tunnels_of(host))}
+    for name in sorted(set(links) - wanted):
+        commands.append(f"ip link del {name}")
+        changes.append(f"{host}: removed {name} (not in the lab)")
     script = host_script(lab, host)
-    # Re-running converges: tunnel devices that exist are removed and made again.
-    current = _batch(provider, host, "ip", ["link show"], "-j", check=False)
+    underlay = links.get(lab.underlay.interface)
+    why = underlay_differences(lab, host, underlay)
+    fresh = underlay is None or not _global_addresses(underlay)  # a host netlab has not configured yet
+    if why:
+        if not fresh:
+            commands.append(f"ip addr flush dev {lab.underlay.interface} scope global")
+            changes.append(f"{host}: underlay {lab.underlay.interface} set ({'; '.join(why)})")
+        commands += command_lines(script.underlay)
+    for t in lab.tunnels_of(host):
+        link = links.get(t.name)
+        if link is None:
+            changes.append(f"{host}: {t.name} created")
+        else:
+            why = device_differences(lab, host, t, link, fdb.get(t.name))
+            if not why:
+                continue
+            commands.append(f"ip link del {t.name}")
+            changes.append(f"{host}: {t.name} rebuilt ({'; '.join(why)})")
+        commands += tunnel_commands(lab, host, t)
+    if fresh:
+        parts = [lab.underlay.interface, *(t.name for t in lab.tunnels_of(host))]
+        changes = [f"{host}: configured ({', '.join(parts)})"]
+    if changes:
+        for tool, lines in batches(commands):
+            _batch(provider, host, tool, lines)
+    return changes
+
+
+def current_links(provider: Provider, host: str) -> dict[str, dict[str, Any]]:
+    proc = _batch(provider, host, "ip", ["addr show"], "-d", "-j", check=False)
     try:
-        names = {link["ifname"] for link in json.loads(current.stdout or "[]")}
-    except ValueError:
-        names = set()
-    stale = [t.name for t in lab.tunnels_of(host) if t.name in names]
-    groups = batches(script.commands)
-    if stale:
-        groups.insert(0, ("ip", [f"link del {name}" for name in stale]))
-    groups.insert(0, ("ip", ["link set lo up"]))
-    for tool, lines in groups:
-        _batch(provider, host, tool, lines)
+        return {link["ifname"]: link for link in json.loads(proc.stdout or "[]")}
+    except (ValueError, KeyError, TypeError):
+        return {}
+
+
+def current_flood_lists(provider: Provider, host: str, tunnels: list[Tunnel]) -> dict[str, set[str]]:
+    """For tunnels that name their peers: the destinations of their all-zeros fdb entries."""
+    named = [t for t in tunnels if t.kind.lists_peers(t)]
+    if not named:
+        return {}
+    proc = _batch(provider, host, "bridge", [f"fdb show dev {t.name}" for t in named], "-j", check=False)
+    out: dict[str, set[str]] = {t.name: set() for t in named}
+    # One JSON array per command, one per line.
+    for line in proc.stdout.splitlines():
+        try:
+            entries = json.loads(line)
+        except ValueError:
+            continue
+        for entry in entries if isinstance(entries, list) else []:
+            if entry.get("mac") == "00:00:00:00:00:00" and entry.get("ifname") in out and "dst" in entry:
+                out[entry["ifname"]].add(entry["dst"])
+    return out
+
+
+def underlay_differences(lab: Lab, host: str, link: dict[str, Any] | None) -> list[str]:
+    if link is None:
+        return ["missing"]
+    want = ipaddress.ip_interface(host_vars(lab, host)["netlab_underlay"]["address"])
+    have = _global_addresses(link)
+    why = []
+    if have != {want}:
+        why.append(f"addresses {', '.join(sorted(map(str, have))) or 'none'}, lab says {want}")
+    if link.get("mtu") != lab.underlay.mtu:
+        why.append(f"mtu is {link.get('mtu')}, lab says {lab.underlay.mtu}")
+    if "UP" not in link.get("flags", []):
+        why.append("the device is down")
+    return why
+
+
+def device_differences(lab: Lab, host: str, t: Tunnel, link: dict[str, Any],
+                       flood_to: set[str] | None) -> list[str]:
+    """Why an existing tunnel device must be rebuilt (empty: it is what the lab says)."""
+    why = t.kind.differences(lab, host, t, link)
+    extra = _global_addresses(link) - {ipaddress.ip_interface(t.endpoints[host])}
+    if extra:
+        why.append(f"extra address {', '.join(sorted(map(str, extra)))}")
+    mac = host_vars_tunnel(lab, host, t).get("mac")
+    if mac and link.get("address") != mac:
+        why.append(f"MAC is {link.get('address')}, netlab gives it {mac}")
+    if flood_to is not None:
+        peers = {lab.hosts[h].ip for h in t.endpoints if h != host}
+        if flood_to != peers:
+            why.append(f"floods to {', '.join(sorted(flood_to)) or 'nobody'}, lab says {', '.join(sorted(peers))}")
+    return why
+
+
+def host_vars_tunnel(lab: Lab, host: str, t: Tunnel) -> dict[str, Any]:
+    return next(v for v in host_vars(lab, host)["netlab_tunnels"] if v["name"] == t.name)
+
+
+def tunnel_commands(lab: Lab, host: str, t: Tunnel) -> list[str]:
+    """The commands of one tunnel: the overlay template rendered for it alone."""
+    only = host_script(lab, host, {"netlab_tunnels": [host_vars_tunnel(lab, host, t)]})
+    return command_lines(only.overlay)
+
+
+def _global_addresses(link: dict[str, Any]) -> set[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
+    return {
+        ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}")
+        for a in link.get("addr_info", [])
+        if "local" in a and a.get("scope") == "global"
+    }
 
 
 def _batch(provider: Provider, host: str, tool: str, lines: list[str], *options: str,

@@ -33,7 +33,7 @@ class PlaybookRun:
     failures: list[str] = field(default_factory=list)  # "HOST: task 'NAME': message"
 
 
-def run_playbook(provider: Provider, progress: Progress) -> PlaybookRun:
+def run_playbook(provider: Provider, progress: Progress) -> list[str]:
     import ansible_runner  # imported here: it costs a noticeable part of a second
 
     workdir = render_workdir(provider)
@@ -81,4 +81,5 @@ def run_playbook(provider: Provider, progress: Progress) -> PlaybookRun:
             f"ansible-playbook failed (exit {runner.rc}): {where}",
             hint=f"the whole output is in {log}; `netlab up` again resumes from here",
         )
-    return outcome
+    return [f"{host}: {count} task{'s' if count != 1 else ''} changed"
+            for host, count in sorted(outcome.changed.items()) if count]

@@ -123,6 +123,11 @@ class NetnsProvider(Provider):
         present = existing_namespaces()
         wanted = self._all_namespaces()
         missing = [n for n in wanted if n not in present]
+        gone = sorted(n for n in present if n.startswith(f"netlab.{self.lab.name}.") and n not in wanted)
+        if gone:
+            # Hosts taken out of the lab file: their namespaces (and cables) go.
+            progress(f"removing {', '.join(n.rsplit('.', 1)[1] for n in gone)} (no longer in the lab)")
+            _ip("-force", "-batch", "-", input="".join(f"netns del {n}\n" for n in gone), check=False)
         self.state.record(*(Resource("netns", n) for n in wanted))
         if missing:
             progress(f"creating {len(missing)} namespaces")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from netlab.errors import LabIssue
 
@@ -115,6 +115,38 @@ class TunnelType:
             want["ikey"] = key_forms(t.key)
             want["okey"] = key_forms(t.key)
         return want
+
+    def differences(self, lab: Lab, host: str, t: Tunnel, link: dict[str, Any]) -> list[str]:
+        """What differs between a device as `ip -d -j addr show` reports it and the lab (empty:
+        nothing), in words a student reads: "id is 101, lab says 100"."""
+        problems = []
+        info = link.get("linkinfo", {})
+        if info.get("info_kind") != t.type:
+            problems.append(f"type is {info.get('info_kind')}, lab says {t.type}")
+        data = info.get("info_data", {}) or {}
+        want = self.expected_params(lab, host, t)
+        if "link" in want and "link" not in data and "link" in link:
+            # Some iproute2 versions print the lower device beside info_data, not in it.
+            data = {**data, "link": link["link"]}
+        for key, allowed in want.items():
+            actual = data.get(key)
+            if actual is None or str(actual) not in allowed:
+                problems.append(f"{key} is {actual}, lab says {sorted(allowed)[0]}")
+        if "UP" not in link.get("flags", []):
+            problems.append("the device is down")
+        mtu = t.effective_mtu(lab.underlay.mtu)
+        if link.get("mtu") != mtu:
+            problems.append(f"mtu is {link.get('mtu')}, expected {mtu}")
+        address = ipaddress.ip_interface(t.endpoints[host])
+        have = {
+            ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}")
+            for a in link.get("addr_info", [])
+            if "local" in a
+        }
+        if address not in have:
+            has = ", ".join(sorted(map(str, have))) or "none"
+            problems.append(f"address {address} missing (has {has})")
+        return problems
 
     def endpoint_params(self, lab: Lab, host: str, t: Tunnel) -> dict[str, set[str]]:
         """The addresses the device must carry: by default this host's local and the peer's remote."""

@@ -1,0 +1,101 @@
+"""`up` converges (Molecule's idempotence): a second `up` changes nothing, and `up` after an edit of
+the lab file makes the running lab equal to the file. Real namespaces; needs root."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from netlab import catalog
+from netlab.lifecycle import down, open_lab, up
+from netlab.providers.base import Provider
+
+from .conftest import needs_root, netlab_namespaces
+
+pytestmark = [needs_root, pytest.mark.root]
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+def ifindexes(provider: Provider) -> dict[str, int]:
+    out = {}
+    for host in provider.lab.hosts:
+        links = json.loads(provider.run(host, ["ip", "-j", "link", "show"]).stdout)
+        out |= {f"{host}/{link['ifname']}": link["ifindex"] for link in links}
+    return out
+
+
+@pytest.mark.parametrize("via", ["default", "ansible"])
+def test_a_second_up_changes_nothing_and_loses_no_packet(via: str) -> None:
+    session = open_lab("lab10", "netns")
+    try:
+        up(session, quiet, via=via)
+        before = ifindexes(session.provider)
+        # A 10 ms ping across the overlay for the whole of the second up.
+        ping = subprocess.Popen(session.provider.host_argv("boxA", ["ping", "-i", "0.01", "-w", "60",
+                                                                    "192.168.60.6"]),
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.3)  # packets before, during and after the second up
+            assert up(session, quiet, via=via) == []
+            time.sleep(0.3)
+        finally:
+            ping.send_signal(2)  # SIGINT: ping prints its statistics
+            stats = ping.communicate(timeout=10)[0]
+        assert ifindexes(session.provider) == before
+        sent, received = map(int, re.search(r"(\d+) packets transmitted, (\d+) received", stats).groups())
+        assert sent >= 10 and received == sent, stats
+    finally:
+        down(session, quiet)
+
+
+def edited(tmp_path: Path, change: object) -> Path:
+    data = yaml.safe_load(catalog.resolve("lab10").read_text())
+    change(data)
+    path = tmp_path / "lab10.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_up_after_an_edit_makes_the_lab_equal_to_the_file(tmp_path: Path) -> None:
+    from netlab.verify.runner import run_verify
+
+    path = edited(tmp_path, lambda d: None)
+    session = open_lab(str(path), "netns")
+    try:
+        up(session, quiet)
+
+        def drop_box_c(d: dict) -> None:
+            del d["hosts"]["boxC"]
+            del d["tunnels"][0]["endpoints"]["boxC"]
+
+        session = open_lab(str(edited(tmp_path, drop_box_c)), "netns")
+        up(session, quiet)
+        assert "netlab.lab10.boxC" not in netlab_namespaces("lab10")
+        assert run_verify(session.lab, session.provider).passed
+
+        def renumber(d: dict) -> None:
+            d["underlay"]["subnet"] = "192.168.51.0/24"
+            d["hosts"] = {"boxA": {"ip": "192.168.51.4"}, "boxB": {"ip": "192.168.51.5"}}
+            d["tunnels"][0]["vni"] = 200
+            d["tunnels"][0]["endpoints"] = {"boxA": "192.168.60.4/24", "boxB": "192.168.60.5/24"}
+
+        session = open_lab(str(edited(tmp_path, renumber)), "netns")
+        changes = up(session, quiet)
+        assert changes and any("vxlan0 rebuilt (id is 100, lab says 200)" in c for c in changes), changes
+        underlay = session.provider.run("boxA", ["ip", "-br", "addr", "show", "dev", "enp0s8"]).stdout
+        assert "192.168.51.4/24" in underlay and "192.168.50.4" not in underlay
+        result = run_verify(session.lab, session.provider)
+        assert result.passed, {c.id: result.outcome(c).summary for c in result.cases if not result.outcome(c).passed}
+        assert up(session, quiet) == []
+    finally:
+        down(session, quiet)
+    assert netlab_namespaces("lab10") == []
