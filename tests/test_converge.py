@@ -99,3 +99,22 @@ def test_up_after_an_edit_makes_the_lab_equal_to_the_file(tmp_path: Path) -> Non
     finally:
         down(session, quiet)
     assert netlab_namespaces("lab10") == []
+
+
+def test_up_puts_back_a_flood_entry_a_student_deleted() -> None:
+    session = open_lab("vxlan-flood", "netns")
+    try:
+        up(session, quiet)
+        provider, lab = session.provider, session.lab
+        first, second = list(lab.hosts)[:2]
+        peer_ip = lab.hosts[second].ip
+        assert provider.run(first, ["bridge", "fdb", "del", "00:00:00:00:00:00", "dev", "vxlan0",
+                                    "dst", peer_ip]).ok
+        changes = up(session, quiet)
+        assert changes == [f"{first}: vxlan0 rebuilt (floods to "
+                           f"{', '.join(sorted(lab.hosts[h].ip for h in list(lab.hosts)[2:]))}, lab says "
+                           f"{', '.join(sorted(lab.hosts[h].ip for h in list(lab.hosts)[1:]))})"]
+        fdb = provider.run(first, ["bridge", "fdb", "show", "dev", "vxlan0"]).stdout
+        assert f"00:00:00:00:00:00 dst {peer_ip}" in fdb
+    finally:
+        down(session, quiet)

@@ -88,16 +88,16 @@ def current_flood_lists(provider: Provider, host: str, tunnels: list[Tunnel]) ->
     if not named:
         return {}
     proc = _batch(provider, host, "bridge", [f"fdb show dev {t.name}" for t in named], "-j", check=False)
-    out: dict[str, set[str]] = {t.name: set() for t in named}
-    # One JSON array per command, one per line.
-    for line in proc.stdout.splitlines():
+    out: dict[str, set[str]] = {}
+    # One JSON array per command, one line each, in the order of the commands (entries shown for
+    # one device do not name it).
+    for t, line in zip(named, proc.stdout.splitlines(), strict=False):
         try:
             entries = json.loads(line)
         except ValueError:
             continue
-        for entry in entries if isinstance(entries, list) else []:
-            if entry.get("mac") == "00:00:00:00:00:00" and entry.get("ifname") in out and "dst" in entry:
-                out[entry["ifname"]].add(entry["dst"])
+        out[t.name] = {e["dst"] for e in entries if isinstance(entries, list) and isinstance(e, dict)
+                       and e.get("mac") == "00:00:00:00:00:00" and "dst" in e}
     return out
 
 

@@ -1,0 +1,84 @@
+"""Fault injection: `up` and `down` killed (SIGKILL) at random points; `down` or `up` again must
+always end clean or converged. netns for many trials, qemu once (slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from netlab.state import LabState
+
+from .conftest import needs_root, netlab_namespaces
+
+NETLAB = [sys.executable, "-m", "netlab"]
+TRIALS = 12
+
+
+def lab_file(tmp_path: Path, name: str, hosts: int) -> Path:
+    names = [f"h{i}" for i in range(hosts)]
+    lab = {
+        "name": name,
+        "underlay": {"name": "wire", "subnet": "10.66.0.0/16"},
+        "hosts": {h: {"ip": f"10.66.0.{i + 10}"} for i, h in enumerate(names)},
+        "tunnels": [{"name": "vxlan0", "type": "vxlan", "vni": 9, "mode": "flood",
+                     "endpoints": {h: f"10.67.0.{i + 10}/16" for i, h in enumerate(names)}}],
+    }
+    path = tmp_path / f"{name}.yml"
+    path.write_text(json.dumps(lab))
+    return path
+
+
+def killed_after(argv: list[str], delay: float) -> int:
+    """Start argv, SIGKILL it after `delay` seconds (if still running); its exit code."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+    return proc.wait()
+
+
+def netlab(*args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([*NETLAB, *args], capture_output=True, text=True, timeout=600)
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    return proc
+
+
+@needs_root
+@pytest.mark.root
+def test_killing_up_and_down_at_random_points_always_ends_clean_or_converged(tmp_path: Path) -> None:
+    seed = int(os.environ.get("NETLAB_FAULT_SEED", time.time()))
+    rng = random.Random(seed)
+    path = lab_file(tmp_path, "faults", 24)
+    # How long a whole up takes here, so the kills fall inside it.
+    started = time.monotonic()
+    assert netlab("up", str(path)).returncode == 0
+    whole = time.monotonic() - started
+    assert netlab("down", str(path)).returncode == 0
+    killed = 0
+    for trial in range(TRIALS):
+        what = f"seed {seed}, trial {trial}"
+        killed += killed_after([*NETLAB, "up", str(path)], rng.uniform(0.0, whole)) == -signal.SIGKILL
+        if rng.random() < 0.5:
+            # up again converges: every host is configured, and a third up changes nothing.
+            assert netlab("up", str(path)).returncode == 0, what
+            check = netlab("verify", str(path), "-k", "params", "-k", "fdb")
+            assert check.returncode == 0, f"{what}: {check.stdout}"
+            assert "nothing changed" in netlab("up", str(path)).stdout, what
+        # down, itself killed half of the time, then down again: nothing is left.
+        if rng.random() < 0.5:
+            killed_after([*NETLAB, "down", str(path)], rng.uniform(0.0, 0.3))
+        result = netlab("down", str(path))
+        assert result.returncode == 0, f"{what}: {result.stderr}"
+        assert netlab_namespaces("faults") == [], what
+        assert not LabState("faults").exists, what
+    # The test proves something only if kills landed while up was running.
+    assert killed >= TRIALS // 3, f"seed {seed}: only {killed} of {TRIALS} kills hit a running up"
