@@ -65,9 +65,9 @@ def test_box_option_is_validated_like_the_lab_files_box(tmp_path: Path) -> None:
 
 def test_an_empty_provider_is_refused_not_replaced() -> None:
     proc = netlab("up", "lab9", "--provider", "")
-    one_error(proc, "is not a provider", "netns")
+    one_error(proc, "unknown provider ''", "netns")
     assert not LabState("lab9").exists
-    one_error(netlab("render", "lab9", "-o", "x", "--provider", ""), "is not a provider")
+    one_error(netlab("render", "lab9", "-o", "x", "--provider", ""), "unknown provider ''")
 
 
 # -- paths that cannot be written -------------------------------------------------------------------
