@@ -33,14 +33,21 @@ def list_labs() -> None:
 @app.command()
 def lint(lab: LabArg) -> None:
     """Validate a lab file and create nothing: exit 0 when valid, 2 with every error otherwise."""
+    from netlab.model.load import load_lab_with_warnings
+
     try:
-        model = catalog.load(lab)
+        path = catalog.resolve(lab)
+        model, warnings = load_lab_with_warnings(path)
     except NetlabError as exc:
         fail(exc)
+    for warning in warnings:
+        out.print(f"{warning.format(str(path))} (warning)", highlight=False, markup=False)
+    routers = f", {len(model.routers)} router{'s' if len(model.routers) != 1 else ''}" if model.routers else ""
     out.print(
-        f"{catalog.resolve(lab)}: ok — lab {model.name}, {len(model.hosts)} hosts, "
-        f"{len(model.tunnels)} tunnel{'s' if len(model.tunnels) != 1 else ''}",
-        highlight=False,
+        f"{path}: ok — lab {model.name}, {len(model.hosts)} hosts{routers}, "
+        f"{len(model.tunnels)} tunnel{'s' if len(model.tunnels) != 1 else ''}"
+        + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""),
+        highlight=False, markup=False,
     )
 
 

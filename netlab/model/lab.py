@@ -11,7 +11,8 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from netlab.tunnels import TUNNEL_TYPES, TYPE_NAMES, TunnelType, types_with
 
@@ -167,19 +168,85 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Underlay(Strict):
-    """The one shared L2 segment every host is plugged into (VirtualBox's internal network)."""
+class Segment(Strict):
+    """One L2 segment of a routed underlay (a bridge, a socket hub, an internal network)."""
 
-    name: SegmentName = Field(description="name of the segment (VirtualBox internal network)")
-    subnet: IPv4NetworkText = Field(description="IPv4 subnet of the underlay, e.g. 192.168.50.0/24")
+    subnet: IPv4NetworkText = Field(description="IPv4 subnet of the segment, e.g. 192.168.51.0/24")
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.subnet)
+
+
+class Underlay(Strict):
+    """The underlay: one shared L2 segment (name + subnet, like VirtualBox's internal network), or
+    several segments joined by routers."""
+
+    name: SegmentName | None = Field(default=None, description="name of the one segment (VirtualBox "
+                                     "internal network); use segments for several")
+    subnet: IPv4NetworkText | None = Field(default=None, description="IPv4 subnet of the one segment, "
+                                           "e.g. 192.168.50.0/24")
+    segments: dict[SegmentName, Segment] | None = Field(
+        default=None, min_length=1, description="several L2 segments by name, joined by routers")
     interface: InterfaceName = Field(
         default="enp0s8", description="name of the underlay NIC inside every host"
     )
     mtu: Mtu = Field(default=1500, description="MTU of the underlay NIC")
 
+    @model_validator(mode="after")
+    def _one_form(self) -> Underlay:
+        one = self.name is not None or self.subnet is not None
+        if one and self.segments is not None:
+            raise ValueError("give either name and subnet (one segment) or segments, not both")
+        if not one and self.segments is None:
+            raise ValueError("needs name and subnet (one segment), or segments")
+        if one and (self.name is None or self.subnet is None):
+            # Reported at underlay.name / underlay.subnet as "is required" (see netlab.model.load).
+            raise PydanticCustomError("missing_field", "is required",
+                                      {"field": "subnet" if self.subnet is None else "name"})
+        return self
+
+    @property
+    def routed(self) -> bool:
+        return self.segments is not None
+
+    @property
+    def networks(self) -> dict[str, ipaddress.IPv4Network]:
+        """Segment name -> subnet; one entry for the one-segment form."""
+        if self.segments is not None:
+            return {name: seg.network for name, seg in self.segments.items()}
+        return {str(self.name): ipaddress.IPv4Network(self.subnet)}
+
     @property
     def network(self) -> ipaddress.IPv4Network:
-        return ipaddress.IPv4Network(self.subnet)
+        """The subnet of a one-segment underlay (the first segment's of a routed one)."""
+        return next(iter(self.networks.values()))
+
+    def segment_of(self, ip: str) -> str | None:
+        """The segment whose subnet holds `ip`."""
+        address = ipaddress.IPv4Address(ip)
+        return next((name for name, net in self.networks.items() if address in net), None)
+
+    def nic_names(self, count: int) -> list[str]:
+        """Underlay NIC names of a machine with `count` NICs (a router): the lab's interface, then
+        the next ones as a VM names them (enp0s8, enp0s9 ...; eth1, eth2 ...)."""
+        match = re.fullmatch(r"(.*?)(\d+)", self.interface)
+        if match is None:
+            return [self.interface, *(f"{self.interface}{i}" for i in range(1, count))]
+        stem, number = match.group(1), int(match.group(2))
+        return [f"{stem}{number + i}" for i in range(count)]
+
+
+class Router(Strict):
+    """A machine that forwards IPv4 between the segments it joins (and, with multicast static,
+    the lab's multicast groups)."""
+
+    interfaces: dict[SegmentName, IPv4Text] = Field(
+        min_length=1, description="segment name -> the router's address on it")
+    multicast: Literal["static", "none"] = Field(
+        default="static", description="static: route every multicast group of the lab between all its "
+        "segments (smcroute); none: unicast only")
+    box: BoxName | None = Field(default=None, description="Vagrant box for this router only")
 
 
 class Host(Strict):
@@ -252,6 +319,18 @@ class Lab(Strict):
     checks: list[CheckName] | None = Field(
         default=None, description="checks netlab verify runs; default: every check that applies"
     )
+    routers: dict[HostName, Router] = Field(
+        default_factory=dict, description="routers between underlay segments (a routed underlay)")
+
+    @property
+    def machines(self) -> list[str]:
+        """Every machine a provider makes: hosts, then routers."""
+        return [*self.hosts, *self.routers]
+
+    def router_nics(self, router: str) -> dict[str, str]:
+        """Segment -> the router's NIC on it."""
+        segments = list(self.routers[router].interfaces)
+        return dict(zip(segments, self.underlay.nic_names(len(segments)), strict=True))
 
     def tunnels_of(self, host: str) -> list[Tunnel]:
         return [t for t in self.tunnels if host in t.endpoints]

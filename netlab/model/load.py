@@ -13,8 +13,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from netlab.errors import LabError, LabIssue
-from netlab.model.lab import Host, Lab, Tunnel, Underlay
+from netlab.model.lab import Host, Lab, Router, Segment, Tunnel, Underlay
 from netlab.model.rules import check_lab
+from netlab.model.underlay_rules import lab_warnings
 from netlab.model.yaml_reader import format_path, line_of, parse_path, plain, read_yaml
 from netlab.tunnels import TYPE_NAMES
 
@@ -22,6 +23,13 @@ from netlab.tunnels import TYPE_NAMES
 def load_lab(path: Path) -> Lab:
     data, issues = read_yaml(path)
     return validate_lab(data, path, issues)
+
+
+def load_lab_with_warnings(path: Path) -> tuple[Lab, list[LabIssue]]:
+    """The lab, and what in it is allowed but will not work (each with its line)."""
+    data, issues = read_yaml(path)
+    lab = validate_lab(data, path, issues)
+    return lab, _sorted([_with_line(w, data) for w in lab_warnings(lab)])
 
 
 def validate_lab(data: Any, source: Path | str, issues: list[LabIssue] | None = None) -> Lab:
@@ -87,6 +95,10 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         return Host
     if len(loc) == 2 and loc[0] == "tunnels" and isinstance(loc[1], int):
         return Tunnel
+    if len(loc) == 2 and loc[0] == "routers" and isinstance(loc[1], str):
+        return Router
+    if len(loc) == 3 and loc[:2] == ("underlay", "segments"):
+        return Segment
     return None
 
 
@@ -130,6 +142,9 @@ def _issue_from_pydantic(err: Any, data: Any) -> LabIssue:
         else:
             reason = str(err.get("ctx", {}).get("error", err["msg"]))
         return LabIssue(path, f"the key {reason}", line_of(data, loc))
+    if kind == "missing_field":
+        loc = (*loc, err["ctx"]["field"])
+        return LabIssue(format_path(loc), "is required", line_of(data, loc[:-1]))
     path = format_path(loc)
     line = line_of(data, loc)
     if kind == "extra_forbidden":

@@ -8,6 +8,7 @@ from collections.abc import Collection, Iterator, Sequence
 
 from netlab.errors import LabIssue
 from netlab.model.lab import Lab, Tunnel
+from netlab.model.underlay_rules import underlay_and_machines, unusable
 from netlab.tunnels import types_with
 
 IPV6_MIN_MTU = 1280
@@ -27,59 +28,12 @@ def check_lab(
     """
     index = list(positions) if positions is not None else list(range(len(lab.tunnels)))
     return [
-        *_underlay_and_hosts(lab),
+        *underlay_and_machines(lab),
         *(issue for k, tunnel in enumerate(lab.tunnels)
           for issue in _tunnel(lab, index[k], tunnel, unchecked_hosts)),
         *_across_tunnels(lab, index),
         *_checks(lab),
     ]
-
-
-def _unusable(ip: Address) -> str | None:
-    """Why `ip` cannot be a host's or tunnel endpoint's address, or None."""
-    if ip.is_unspecified:
-        return "the unspecified address"
-    if ip.is_loopback:
-        return "a loopback address"
-    if ip.is_multicast:
-        return "a multicast address"
-    if ip.version == 4 and ip in ipaddress.IPv4Network("0.0.0.0/8"):
-        return "in 0.0.0.0/8 ('this network')"
-    if ip.version == 4 and ip.is_reserved:
-        return "a reserved address (240.0.0.0/4)"
-    if ip.version == 6 and ip.is_link_local:
-        return "an IPv6 link-local address (the kernel adds those itself; use e.g. fd00::1/64)"
-    return None
-
-
-def _underlay_and_hosts(lab: Lab) -> Iterator[LabIssue]:
-    net = lab.underlay.network
-    if net.prefixlen > 30:
-        yield LabIssue("underlay.subnet", f"{net} has no room for hosts: use a /30 or larger")
-    else:
-        why = _unusable(net.network_address) or _unusable(net.broadcast_address)
-        if why:
-            yield LabIssue("underlay.subnet", f"{net} is {why}: use a private subnet like 192.168.50.0/24")
-    if lab.underlay.interface == "lo":
-        yield LabIssue("underlay.interface", "'lo' is the loopback interface: use e.g. enp0s8")
-    seen: dict[ipaddress.IPv4Address, str] = {}
-    for host, spec in lab.hosts.items():
-        ip = ipaddress.IPv4Address(spec.ip)
-        path = f"hosts.{host}.ip"
-        if ip not in net:
-            yield LabIssue(path, f"{ip} is outside underlay.subnet {net}")
-        elif ip in (net.network_address, net.broadcast_address):
-            what = "network" if ip == net.network_address else "broadcast"
-            yield LabIssue(path, f"{ip} is the {what} address of {net}: pick a host address")
-        if ip in seen:
-            yield LabIssue(path, f"{ip} is already used by host {seen[ip]}")
-        seen.setdefault(ip, host)
-    lowered: dict[str, str] = {}
-    for host in lab.hosts:
-        # Hostnames are case-insensitive (DNS, Vagrant machine directories on macOS/Windows).
-        if host.lower() in lowered:
-            yield LabIssue(f"hosts.{host}", f"differs only in case from host {lowered[host.lower()]}")
-        lowered.setdefault(host.lower(), host)
 
 
 def _tunnel(lab: Lab, i: int, t: Tunnel, unchecked_hosts: Collection[str]) -> Iterator[LabIssue]:
@@ -151,7 +105,7 @@ def _endpoints(lab: Lab, p: str, t: Tunnel, unchecked_hosts: Collection[str]) ->
             continue
         net = iface.network
         networks.add(net)
-        why = _unusable(iface.ip)
+        why = unusable(iface.ip)
         if why:
             yield LabIssue(path, f"{iface.ip} is {why}: use a private address like 10.0.1.1/24")
         host_bits = net.max_prefixlen - net.prefixlen
@@ -165,12 +119,13 @@ def _endpoints(lab: Lab, p: str, t: Tunnel, unchecked_hosts: Collection[str]) ->
             yield LabIssue(path, f"{iface.ip} is the network address of {net}: pick a host address")
         elif host_bits >= 2 and iface.version == 4 and iface.ip == net.broadcast_address:
             yield LabIssue(path, f"{iface.ip} is the broadcast address of {net}: pick a host address")
-        if iface.version == 4 and iface.network.overlaps(lab.underlay.network):
-            yield LabIssue(
-                path,
-                f"{net} overlaps the underlay {lab.underlay.network}: the tunnel would route "
-                "over itself; use another subnet",
-            )
+        for segment in lab.underlay.networks.values():
+            if iface.version == 4 and iface.network.overlaps(segment):
+                yield LabIssue(
+                    path,
+                    f"{net} overlaps the underlay {segment}: the tunnel would route "
+                    "over itself; use another subnet",
+                )
     if len(networks) > 1:
         yield LabIssue(
             f"{p}.endpoints",
