@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from netlab.model import Lab, Tunnel
-from netlab.render.scripts import HostScript, host_script
+from netlab.render.scripts import HostScript, RouterScript, host_script, router_script
 
 
 @dataclass(frozen=True)
@@ -41,3 +41,7 @@ def budgets(lab: Lab) -> list[TunnelBudget]:
 
 def scripts(lab: Lab) -> list[HostScript]:
     return [host_script(lab, host) for host in lab.hosts]
+
+
+def router_scripts(lab: Lab) -> list[RouterScript]:
+    return [router_script(lab, router) for router in lab.routers]

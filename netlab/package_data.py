@@ -40,5 +40,9 @@ def underlay_templates_dir() -> Path:
     return roles_dir() / "underlay" / "templates"
 
 
+def router_templates_dir() -> Path:
+    return roles_dir() / "router" / "templates"
+
+
 def connection_plugins_dir() -> Path:
     return _PACKAGE / "ansible_plugins" / "connection"

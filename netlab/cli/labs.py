@@ -54,7 +54,7 @@ def lint(lab: LabArg) -> None:
 @app.command()
 def explain(lab: LabArg) -> None:
     """Print, host by host, the exact commands that configure the lab, and the MTU budget."""
-    from netlab.explain import budgets, scripts
+    from netlab.explain import budgets, router_scripts, scripts
 
     try:
         model = catalog.load(lab)
@@ -72,6 +72,17 @@ def explain(lab: LabArg) -> None:
         out.print(f"[bold]{script.host}[/] ({model.hosts[script.host].ip})", highlight=False)
         for command in script.commands:
             out.print("  " + command, markup=False, highlight=False)
+    for router in router_scripts(model):
+        joins = ", ".join(f"{seg} {ip}" for seg, ip in model.routers[router.router].interfaces.items())
+        out.print()
+        out.print(f"[bold]{router.router}[/] (router: {joins})", highlight=False)
+        for command in router.commands:
+            out.print("  " + command, markup=False, highlight=False)
+        if router.mroutes:
+            out.print("  # smcroute.conf (smcrouted routes the lab's multicast groups):", markup=False,
+                      highlight=False)
+            for line in router.mroutes:
+                out.print("  " + line, markup=False, highlight=False)
 
 
 @app.command()

@@ -18,7 +18,7 @@ from netlab.errors import NetlabError
 from netlab.model import Lab, Tunnel
 from netlab.providers.base import Progress, Provider
 from netlab.render.hostvars import host_vars
-from netlab.render.scripts import batches, command_lines, host_script
+from netlab.render.scripts import batches, command_lines, host_script, router_installer
 
 BATCH_TIMEOUT = 60.0
 
@@ -26,10 +26,13 @@ BATCH_TIMEOUT = 60.0
 def apply_ip_batch(provider: Provider, progress: Progress) -> list[str]:
     """Make every host equal to the lab; returns what changed, one line each."""
     progress("configuring hosts with ip -batch")
-    hosts = list(provider.lab.hosts)
-    with ThreadPoolExecutor(max_workers=max(1, min(16, len(hosts)))) as pool:
-        changes = [c for host_changes in pool.map(lambda h: configure_host(provider, h), hosts)
-                   for c in host_changes]
+    lab = provider.lab
+
+    def one(machine: str) -> list[str]:
+        return configure_router(provider, machine) if machine in lab.routers else configure_host(provider, machine)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(lab.machines)))) as pool:
+        changes = [c for machine_changes in pool.map(one, lab.machines) for c in machine_changes]
     for change in changes:
         progress(change)
     return changes
@@ -37,7 +40,7 @@ def apply_ip_batch(provider: Provider, progress: Progress) -> list[str]:
 
 def configure_host(provider: Provider, host: str) -> list[str]:
     lab = provider.lab
-    links = current_links(provider, host)
+    links, host_routes = current_links(provider, host)
     fdb = current_flood_lists(provider, host, [t for t in lab.tunnels_of(host) if t.name in links])
     changes: list[str] = []
     commands: list[str] = ["ip link set lo up"]
@@ -54,6 +57,14 @@ def configure_host(provider: Provider, host: str) -> list[str]:
             commands.append(f"ip addr flush dev {lab.underlay.interface} scope global")
             changes.append(f"{host}: underlay {lab.underlay.interface} set ({'; '.join(why)})")
         commands += command_lines(script.underlay)
+    else:
+        missing = [r for r in host_vars(lab, host)["netlab_underlay"]["routes"]
+                   if (r["to"], r["via"]) not in host_routes]
+        if missing:
+            # `ip route replace` converges: the underlay's commands put back what is missing.
+            commands += [line for line in command_lines(script.underlay) if line.startswith("ip route ")]
+            changes.append(f"{host}: route{'s' if len(missing) > 1 else ''} to "
+                           f"{', '.join(r['to'] for r in missing)} put back")
     for t in lab.tunnels_of(host):
         link = links.get(t.name)
         if link is None:
@@ -74,12 +85,29 @@ def configure_host(provider: Provider, host: str) -> list[str]:
     return changes
 
 
-def current_links(provider: Provider, host: str) -> dict[str, dict[str, Any]]:
-    proc = _batch(provider, host, "ip", ["addr show"], "-d", "-j", check=False)
+def current_links(provider: Provider, host: str) -> tuple[dict[str, dict[str, Any]], set[tuple[str, str]]]:
+    """The host's devices by name (with addresses), and its (destination, gateway) routes."""
+    proc = _batch(provider, host, "ip", ["addr show", "route show"], "-d", "-j", check=False)
+    lines = [*proc.stdout.splitlines(), "[]", "[]"]
     try:
-        return {link["ifname"]: link for link in json.loads(proc.stdout or "[]")}
-    except (ValueError, KeyError, TypeError):
-        return {}
+        links = {link["ifname"]: link for link in json.loads(lines[0] or "[]")}
+        routes = {(r.get("dst", ""), r.get("gateway", "")) for r in json.loads(lines[1] or "[]")}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}, set()
+    return links, routes
+
+
+def configure_router(provider: Provider, router: str) -> list[str]:
+    """Routers run the router role's own installer (it converges, and starts smcrouted)."""
+    connection = provider.ansible_connection(router)
+    variables = {"netlab_dir": connection.get("netlab_dir", "/etc/netlab"),
+                 "netlab_boot_unit": provider.ansible_group_vars().get("netlab_boot_unit", True)}
+    result = provider.run(router, ["sh", "-s"], timeout=BATCH_TIMEOUT,
+                          input=router_installer(provider.lab, router, variables))
+    if not result.ok:
+        raise NetlabError(f"configuring router {router} failed: {result.stderr.strip() or result.stdout.strip()}",
+                          hint=f"netlab explain {provider.lab.name} shows the router's commands")
+    return [f"{router}: router configured"] if "netlab: changed" in result.stdout else []
 
 
 def current_flood_lists(provider: Provider, host: str, tunnels: list[Tunnel]) -> dict[str, set[str]]:

@@ -23,7 +23,7 @@ def render_options(provider: str, lab: Lab, box: str | None = None) -> RenderOpt
 
 def reach_hosts(opts: RenderOptions, provider: Provider) -> RenderOptions:
     """Fill in how Ansible reaches `provider`'s hosts (inventory variables, connection plugin)."""
-    opts.connection = {h: provider.ansible_connection(h) for h in provider.lab.hosts}
+    opts.connection = {m: provider.ansible_connection(m) for m in provider.lab.machines}
     opts.group_vars = provider.ansible_group_vars()
     opts.connection_plugins = provider.needs_connection_plugin
     return opts

@@ -6,6 +6,7 @@ namespace, their host ends moved straight into each host's namespace as the unde
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,9 +20,10 @@ from netlab.errors import NetlabError, ToolMissing
 from netlab.model import Lab
 from netlab.providers.base import Availability, HostStatus, Progress, Provider
 from netlab.state import Resource
+from netlab.tools.processes import stop_processes
 from netlab.tunnels import TUNNEL_TYPES
 
-BRIDGE = "underlay"
+BRIDGE = "underlay"  # the first segment's bridge in the switch namespace (underlay1, 2 ... the others)
 
 
 def namespace(lab: str, host: str) -> str:
@@ -94,6 +96,10 @@ class NetnsProvider(Provider):
                     f"this kernel has no {', '.join(missing)}",
                     "use --provider qemu: its VMs run their own kernel with every tunnel type",
                 )
+        if lab is not None and any(r.multicast == "static" for r in lab.routers.values()) \
+                and shutil.which("smcrouted", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin") is None:
+            return Availability(False, "the lab's routers route multicast with smcroute, which is not installed",
+                                "apt-get install smcroute")
         if lab is not None:
             return Availability(True, "root on Linux, and the kernel has the lab's tunnel types")
         have = kernel_tunnel_types()
@@ -111,7 +117,20 @@ class NetnsProvider(Provider):
         return switch_namespace(self.lab.name)
 
     def _all_namespaces(self) -> list[str]:
-        return [self.switch, *(self.ns(h) for h in self.lab.hosts)]
+        return [self.switch, *(self.ns(m) for m in self.lab.machines)]
+
+    def segment_bridge(self, segment: str) -> str:
+        index = list(self.lab.underlay.networks).index(segment)
+        return BRIDGE if index == 0 else f"{BRIDGE}{index}"
+
+    def nics(self) -> list[tuple[str, str, str]]:
+        """(machine, NIC name inside it, segment) for every cable: hosts, then routers' NICs."""
+        lab = self.lab
+        out = [(h, lab.underlay.interface, lab.underlay.segment_of(spec.ip) or next(iter(lab.underlay.networks)))
+               for h, spec in lab.hosts.items()]
+        for router in lab.routers:
+            out += [(router, nic, segment) for segment, nic in lab.router_nics(router).items()]
+        return out
 
     def host_dir(self, host: str) -> Path:
         """Where the Ansible role keeps this host's command files (hosts share our disk)."""
@@ -136,9 +155,9 @@ class NetnsProvider(Provider):
             self._wire()
         else:
             self._rewire_missing_ports()
-        for host in self.lab.hosts:
-            # The hosts share this machine's disk: the overlay role keeps their files here.
-            self.host_dir(host).mkdir(parents=True, exist_ok=True)
+        for machine in self.lab.machines:
+            # The hosts share this machine's disk: the roles keep their files here.
+            self.host_dir(machine).mkdir(parents=True, exist_ok=True)
 
     def neighbours_needed(self) -> int:
         """ARP entries the lab fills once every host has talked to every peer (underlay+overlay)."""
@@ -168,39 +187,54 @@ class NetnsProvider(Provider):
             if int(thresh2.read_text()) < target // 2:
                 thresh2.write_text(str(target // 2))
 
+    def _bridge_lines(self, segment: str) -> list[str]:
+        bridge = self.segment_bridge(segment)
+        return [f"link add {bridge} type bridge mcast_snooping 0", f"link set {bridge} mtu {self.lab.underlay.mtu} up"]
+
     def _wire(self) -> None:
-        lines = [
-            f"link add {BRIDGE} type bridge mcast_snooping 0",
-            f"link set {BRIDGE} mtu {self.lab.underlay.mtu} up",
-        ]
-        for index, host in enumerate(self.lab.hosts):
-            lines += self._port_lines(index, host)
+        lines = [line for segment in self.lab.underlay.networks for line in self._bridge_lines(segment)]
+        for index, nic in enumerate(self.nics()):
+            lines += self._port_lines(index, *nic)
         _ip("-n", self.switch, "-batch", "-", input="\n".join(lines) + "\n")
 
-    def _port_lines(self, index: int, host: str) -> list[str]:
+    def _port_lines(self, index: int, machine: str, nic: str, segment: str) -> list[str]:
         port = switch_port(self.lab.name, index)
-        underlay = self.lab.underlay
+        mtu = self.lab.underlay.mtu
         return [
-            f"link add {port} mtu {underlay.mtu} type veth peer name {underlay.interface} "
-            f"mtu {underlay.mtu} netns {self.ns(host)}",
-            f"link set {port} master {BRIDGE} up",
+            f"link add {port} mtu {mtu} type veth peer name {nic} mtu {mtu} netns {self.ns(machine)}",
+            f"link set {port} master {self.segment_bridge(segment)} up",
         ]
 
     def _rewire_missing_ports(self) -> None:
-        """A second `up` after a half-finished one: plug in hosts whose cable is missing."""
+        """A second `up` after a half-finished one: plug in machines whose cable is missing."""
         proc = _ip("-n", self.switch, "-j", "link", "show", check=False)
         ports = {link["ifname"] for link in json.loads(proc.stdout or "[]")}
         lines = []
-        if BRIDGE not in ports:
-            lines += [f"link add {BRIDGE} type bridge mcast_snooping 0", f"link set {BRIDGE} up"]
-        for index, host in enumerate(self.lab.hosts):
+        for segment in self.lab.underlay.networks:
+            if self.segment_bridge(segment) not in ports:
+                lines += self._bridge_lines(segment)
+        for index, (machine, nic, segment) in enumerate(self.nics()):
             if switch_port(self.lab.name, index) not in ports:
-                _ip("-n", self.ns(host), "link", "del", self.lab.underlay.interface, check=False)
-                lines += self._port_lines(index, host)
+                _ip("-n", self.ns(machine), "link", "del", nic, check=False)
+                lines += self._port_lines(index, machine, nic, segment)
         if lines:
             _ip("-n", self.switch, "-batch", "-", input="\n".join(lines) + "\n")
 
+    def daemons(self) -> dict[int, str]:
+        """{pid: marker} of the daemons the routers run (smcrouted), from their pidfiles. A
+        namespace's deletion does not stop its processes: they are stopped first, by PID, after
+        checking that the PID still runs our configuration (a reused PID is left alone)."""
+        found = {}
+        for pidfile in sorted((self.state.dir / "hosts").glob("*/smcroute.pid")):
+            with contextlib.suppress(OSError, ValueError):
+                found[int(pidfile.read_text().split()[0])] = str(pidfile.with_name("smcroute.conf"))
+        return found
+
     def destroy(self, progress: Progress) -> None:
+        daemons = self.daemons()
+        if daemons:
+            progress(f"stopping {len(daemons)} smcrouted")
+            stop_processes(daemons, grace=5)
         prefix = f"netlab.{self.lab.name}."
         recorded = {r.name for r in self.state.resources("netns")}
         present = existing_namespaces()
@@ -216,7 +250,7 @@ class NetnsProvider(Provider):
     def status(self) -> list[HostStatus]:
         present = existing_namespaces()
         out = []
-        for host in self.lab.hosts:
+        for host in self.lab.machines:
             ns = self.ns(host)
             if ns not in present:
                 out.append(HostStatus(host, "missing"))

@@ -7,6 +7,7 @@ from typing import Any
 
 from netlab.macs import stable_mac
 from netlab.model import Lab, Tunnel
+from netlab.model.routing import routes
 
 
 def tunnel_vars(lab: Lab, host: str, tunnel: Tunnel) -> dict[str, Any]:
@@ -46,16 +47,50 @@ def tunnel_vars(lab: Lab, host: str, tunnel: Tunnel) -> dict[str, Any]:
 
 def host_vars(lab: Lab, host: str) -> dict[str, Any]:
     """Everything the underlay and overlay roles need for `host` (written to host_vars/HOST.yml)."""
-    net = lab.underlay.network
     ip = ipaddress.IPv4Address(lab.hosts[host].ip)
+    segment = lab.underlay.segment_of(str(ip)) or next(iter(lab.underlay.networks))
+    net = lab.underlay.networks[segment]
     return {
         "netlab_lab": lab.name,
         "netlab_underlay": {
-            "name": lab.underlay.name,
+            "name": segment,
             "interface": lab.underlay.interface,
             "address": f"{ip}/{net.prefixlen}",
             "ip": str(ip),
             "mtu": lab.underlay.mtu,
+            # Routed underlays: the other segments, through the first router on the way.
+            "routes": [{"to": str(r.to), "via": r.via} for r in routes(lab, host)],
         },
         "netlab_tunnels": [tunnel_vars(lab, host, t) for t in lab.tunnels_of(host)],
     }
+
+
+def router_vars(lab: Lab, router: str) -> dict[str, Any]:
+    """Everything the router role needs for `router`: addresses, routes, multicast routes."""
+    spec = lab.routers[router]
+    nics = lab.router_nics(router)
+    networks = lab.underlay.networks
+    groups = sorted({str(t.group) for t in lab.tunnels if t.effective_mode == "multicast" and t.group})
+    multicast = spec.multicast == "static" and len(nics) > 1
+    return {
+        "netlab_lab": lab.name,
+        "netlab_router": {
+            "name": router,
+            "mtu": lab.underlay.mtu,
+            "interfaces": [
+                {"name": nics[segment], "segment": segment, "address": f"{ip}/{networks[segment].prefixlen}"}
+                for segment, ip in spec.interfaces.items()
+            ],
+            "routes": [{"to": str(r.to), "via": r.via, "dev": nics[r.segment]} for r in routes(lab, router)],
+            "multicast": multicast,
+            # Every group of the lab, from each NIC to all the others (smcroute's static routes).
+            "mroutes": [
+                {"from": nic, "group": group, "to": [other for other in nics.values() if other != nic]}
+                for group in groups for nic in nics.values()
+            ] if multicast else [],
+        },
+    }
+
+
+def machine_vars(lab: Lab, machine: str) -> dict[str, Any]:
+    return router_vars(lab, machine) if machine in lab.routers else host_vars(lab, machine)

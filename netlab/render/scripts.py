@@ -6,6 +6,7 @@ environment matches, so `netlab explain`, the netns fast path and the Ansible ro
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -13,19 +14,24 @@ from typing import Any
 import jinja2
 
 from netlab.model import Lab
-from netlab.package_data import overlay_templates_dir, underlay_templates_dir
-from netlab.render.hostvars import host_vars
+from netlab.package_data import overlay_templates_dir, router_templates_dir, underlay_templates_dir
+from netlab.render.hostvars import host_vars, router_vars
 
 
 @cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(overlay_templates_dir()), str(underlay_templates_dir())]),
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(d) for d in (overlay_templates_dir(), underlay_templates_dir(),
+                                                          router_templates_dir())]),
         trim_blocks=True,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # shell commands, not HTML
     )
+    # Ansible's filters the roles use: quote (every value a shell reads goes through it) and bool.
+    env.filters["quote"] = shlex.quote
+    env.filters["bool"] = lambda value: str(value).strip().lower() in ("1", "true", "yes", "on")
+    return env
 
 
 def render_template(name: str, variables: dict[str, Any]) -> str:
@@ -58,6 +64,34 @@ def host_script(lab: Lab, host: str, variables: dict[str, Any] | None = None) ->
         render_template("underlay.sh.j2", hv),
         render_template("overlay.sh.j2", hv),
     )
+
+
+@dataclass(frozen=True)
+class RouterScript:
+    """What configures one router: its `ip` commands and its static multicast routes."""
+
+    router: str
+    script: str  # router.sh
+    smcroute: str  # smcroute.conf
+
+    @property
+    def commands(self) -> list[str]:
+        return ["sysctl -w net.ipv4.ip_forward=1", *command_lines(self.script)]
+
+    @property
+    def mroutes(self) -> list[str]:
+        return command_lines(self.smcroute)
+
+
+def router_script(lab: Lab, router: str, variables: dict[str, Any] | None = None) -> RouterScript:
+    rv = {"inventory_hostname": router, "netlab_dir": "/etc/netlab", **router_vars(lab, router), **(variables or {})}
+    return RouterScript(router, render_template("router.sh.j2", rv), render_template("smcroute.conf.j2", rv))
+
+
+def router_installer(lab: Lab, router: str, variables: dict[str, Any]) -> str:
+    """The router role's installer script (what Ansible sends on stdin), for the fast path."""
+    rv = {"inventory_hostname": router, **router_vars(lab, router), **variables}
+    return render_template("install-router.sh.j2", rv)
 
 
 def batches(commands: list[str]) -> list[tuple[str, list[str]]]:
