@@ -8,9 +8,10 @@ from netlab import catalog
 from netlab.configure import configure
 from netlab.errors import NetlabError
 from netlab.model import Lab, load_lab
+from netlab.model.lab import LAB_NAME_RE
 from netlab.providers import choose, provider_class
 from netlab.providers.base import Progress, Provider
-from netlab.state import LabState
+from netlab.state import LabState, StateRecord
 
 
 @dataclass
@@ -22,23 +23,49 @@ class Session:
 
 
 def _load(ref: str) -> tuple[Lab, str]:
-    """The lab named by `ref`; for a lab that is up, also when its file has gone since."""
+    """The lab named by `ref`: a lab file, or a catalog name, or the name of a lab that is up (also
+    when its file has gone since, and an instance started with --name from another file)."""
+    stored = _stored(ref)
     try:
         path = catalog.resolve(ref)
     except NetlabError:
-        state = LabState(ref)
-        stored = state.read() if state.exists else None
-        if stored is None or stored.model is None:
+        if stored is None:
             raise
         return Lab.model_validate(stored.model), stored.source
-    return load_lab(path), str(path.resolve())
+    source = str(path.resolve())
+    if stored is not None and "/" not in ref and stored.source != source:
+        # `ref` is the name of a running instance of another lab file (up --name): that one.
+        return Lab.model_validate(stored.model), stored.source
+    return load_lab(path), source
+
+
+def _stored(name: str) -> StateRecord | None:
+    if not LAB_NAME_RE.fullmatch(name):
+        return None
+    state = LabState(name)
+    if not state.exists:
+        return None
+    record = state.read()
+    return record if record.model is not None else None
+
+
+def renamed(lab: Lab, name: str) -> Lab:
+    """The same lab under another name (one instance per student): everything netlab creates
+    carries the name."""
+    if not LAB_NAME_RE.fullmatch(name):
+        raise NetlabError(f"--name {name!r} is not a lab name",
+                          hint="a lowercase letter, then up to 15 of a-z, 0-9 and '-', e.g. alice or lab10-bob")
+    return Lab.model_validate({**lab.model_dump(mode="json"), "name": name})
 
 
 def open_lab(ref: str, requested: str | None = None, *, must_be_up: bool = False,
-             salvage: bool = False) -> Session:
-    """The lab `ref` and the provider it runs on. `salvage` (for down): a damaged state record is
-    set aside and rebuilt from what can be read, so the lab's leftovers can still be removed."""
+             salvage: bool = False, name: str | None = None) -> Session:
+    """The lab `ref` and the provider it runs on. `name`: the lab under another name (up --name).
+    `salvage` (for down): a damaged state record is set aside and rebuilt from what can be read,
+    so the lab's leftovers can still be removed."""
     lab, source = _load(ref)
+    if name is not None and name != lab.name:
+        lab = renamed(lab, name)
     state = LabState(lab.name)
     if salvage:
         state.salvage()
@@ -54,8 +81,11 @@ def open_lab(ref: str, requested: str | None = None, *, must_be_up: bool = False
     return Session(lab, source, provider_class(name)(lab, state), why)
 
 
-def up(session: Session, progress: Progress, via: str = "default", box: str | None = None) -> list[str] | None:
-    """Make the running lab equal to the lab file; returns what changed (None: not known)."""
+def up(session: Session, progress: Progress, via: str = "default", box: str | None = None,
+       overlay: bool = True) -> list[str] | None:
+    """Make the running lab equal to the lab file; returns what changed (None: not known).
+    `overlay=False` (exercise mode): machines, underlay and routers only; the tunnels are for the
+    students to build, and a later `up` leaves what they built alone."""
     provider, lab = session.provider, session.lab
     # Refuse before the state records anything: a lab that cannot run leaves nothing behind.
     available = provider.availability(lab)
@@ -68,8 +98,8 @@ def up(session: Session, progress: Progress, via: str = "default", box: str | No
             provider.state.set(box=box)
         provider.create(progress)
         provider.state.set(phase="configuring")
-        changes = configure(provider, progress, via=via)
-        provider.state.set(phase="up", via=via)
+        changes = configure(provider, progress, via=via, overlay=overlay)
+        provider.state.set(phase="up", via=via, overlay=overlay)
     return changes
 
 

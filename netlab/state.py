@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ class StateRecord(BaseModel):
     source: str = ""  # the lab file's absolute path
     phase: str = "creating"  # one of PHASES
     via: str | None = None  # how the lab was configured (default | ansible)
+    overlay: bool = True  # False: up --no-overlay (the students build the tunnels)
+    since: str = ""  # when the lab was first brought up (ISO 8601, UTC)
     box: str | None = None  # --box given to up (Vagrant providers)
     model: dict[str, Any] | None = None  # the lab as it was brought up (down works without the file)
     resources: list[Resource] = Field(default_factory=list)
@@ -144,7 +147,9 @@ class LabState:
                 f"lab {self.lab_name} is up with provider {record.provider}",
                 hint=f"netlab down {self.lab_name} first, or use --provider {record.provider}",
             )
-        self.write(record.model_copy(update={"lab": self.lab_name, "provider": provider, "source": source}))
+        since = record.since or datetime.now(UTC).isoformat(timespec="seconds")
+        self.write(record.model_copy(update={"lab": self.lab_name, "provider": provider, "source": source,
+                                             "since": since}))
 
     def set(self, **values: Any) -> None:
         """Change fields of the record (validated: a misspelt field is an error, not a new key)."""

@@ -44,12 +44,13 @@ ProviderOpt = Annotated[
 ]
 
 
-def open_session(lab: str, provider: str | None, must_be_up: bool = False, salvage: bool = False) -> Session:
+def open_session(lab: str, provider: str | None, must_be_up: bool = False, salvage: bool = False,
+                 name: str | None = None) -> Session:
     from netlab.lifecycle import open_lab
 
     if provider is not None:
         check_provider_name(provider)
-    return open_lab(lab, provider, must_be_up=must_be_up, salvage=salvage)
+    return open_lab(lab, provider, must_be_up=must_be_up, salvage=salvage, name=name)
 
 
 def check_provider_name(provider: str) -> None:

@@ -18,8 +18,15 @@ def up(
     provider: ProviderOpt = None,
     via: Annotated[str, typer.Option(help="configure with: default (fastest) | ansible")] = "default",
     box: Annotated[str | None, typer.Option(help="Vagrant box for every host (virtualbox/libvirt)")] = None,
+    no_overlay: Annotated[bool, typer.Option("--no-overlay", help="machines, underlay and routers only: "
+                                             "students build the tunnels (netlab verify grades them)")] = False,
+    name: Annotated[str | None, typer.Option("--name", help="run the lab under another name (one per "
+                                             "student); every other command then takes that name")] = None,
 ) -> None:
-    """Create the lab's machines and wires, and configure the overlay."""
+    """Create the lab's machines and wires, and configure the overlay.
+
+    Run again after editing the lab file: the running lab is made equal to the file, and netlab
+    says what changed. netns (the default on Linux) needs root."""
     import time
 
     from netlab.configure import VIAS
@@ -30,14 +37,14 @@ def up(
     start = time.monotonic()
     try:
         check_box(box)
-        session = open_session(lab, provider)
+        session = open_session(lab, provider, name=name)
         out.print(f"using [bold]{session.provider.name}[/]: {escape(session.why)}", highlight=False)
         with err.status(f"bringing {session.lab.name} up") as status:
             def progress(message: str) -> None:
                 status.update(escape(f"{session.lab.name}: {message}"))
                 err.print(f"  {message}", style="dim", highlight=False, markup=False)
 
-            changes = do_up(session, progress, via=via, box=box)
+            changes = do_up(session, progress, via=via, box=box, overlay=not no_overlay)
     except NetlabError as exc:
         fail(exc)
     if changes == []:
@@ -46,11 +53,16 @@ def up(
         what = f"{len(session.lab.hosts)} hosts"
     else:
         what = f"{len(changes)} change{'s' if len(changes) != 1 else ''}"
+    ref = session.lab.name if name else lab
     out.print(
         f"[green]lab {escape(session.lab.name)} is up[/] ({what}, {time.monotonic() - start:.2f} s); "
-        f"check it with: netlab verify {escape(lab)}",
+        f"check it with: netlab verify {escape(ref)}",
         highlight=False,
     )
+    if no_overlay:
+        out.print(f"exercise mode: no tunnels yet. Build them by hand (netlab ssh {escape(ref)} HOST; "
+                  f"`netlab explain {escape(lab)}` is the answer key), then: netlab verify {escape(ref)}",
+                  highlight=False)
 
 
 @app.command()
@@ -92,3 +104,39 @@ def status(lab: LabArg, provider: ProviderOpt = None) -> None:
         raise typer.Exit(1)
 
 
+
+
+@app.command("ls")
+def list_running(
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON array")] = False,
+) -> None:
+    """Every lab up on this machine: name, lab file, provider, phase, hosts, since."""
+    import json
+
+    from netlab.errors import NetlabError as Damaged
+    from netlab.state import LabState, active_labs
+
+    rows = []
+    for name in active_labs():
+        try:
+            record = LabState(name).read()
+        except Damaged:
+            rows.append({"name": name, "lab_file": "", "provider": "?", "phase": "damaged state", "hosts": 0,
+                         "since": ""})
+            continue
+        hosts = len((record.model or {}).get("hosts", {}))
+        rows.append({"name": name, "lab_file": record.source, "provider": record.provider or "?",
+                     "phase": record.phase + ("" if record.overlay else " (no overlay)"), "hosts": hosts,
+                     "since": record.since})
+    if as_json:
+        out.print(json.dumps(rows, indent=2), markup=False, highlight=False)
+        return
+    if not rows:
+        out.print("no lab is up on this machine", highlight=False)
+        return
+    table = Table(title="labs up on this machine")
+    for col in ("name", "lab file", "provider", "phase", "hosts", "since"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(escape(str(row[k])) for k in ("name", "lab_file", "provider", "phase", "hosts", "since")))
+    out.print(table)

@@ -19,21 +19,28 @@ from netlab.providers.base import Progress, Provider
 VIAS = ("default", "ansible")
 
 # Each returns what it changed, one line per change (None: the tool does not say).
-CONFIGURERS: dict[str, Callable[[Provider, Progress], list[str] | None]] = {
+# `prune`: remove devices the lab does not have (not in exercise mode: they are the students').
+CONFIGURERS: dict[str, Callable[..., list[str] | None]] = {
     "ip-batch": apply_ip_batch,
     "ansible": run_playbook,
     "vagrant": vagrant_provision,
 }
 
 
-def configure(provider: Provider, progress: Progress, via: str = "default") -> list[str] | None:
-    """Apply the lab; returns what changed (empty: the machines already matched the lab)."""
+def configure(provider: Provider, progress: Progress, via: str = "default",
+              overlay: bool = True) -> list[str] | None:
+    """Apply the lab; returns what changed (empty: the machines already matched the lab).
+    overlay=False: the underlay and routers only, and nothing the lab does not have is removed."""
     if via not in VIAS:
         raise NetlabError(f"--via {via} is not known", hint="use --via default or --via ansible")
     how = provider.configurer
     if via == "ansible" and how == "ip-batch":
         how = "ansible"
-    return CONFIGURERS[how](provider, progress)
+    if not overlay:
+        # The same machines, told a lab without tunnels: they get the underlay and routers only.
+        underlay_only = provider.lab.model_copy(update={"tunnels": []})
+        provider = type(provider)(underlay_only, provider.state)
+    return CONFIGURERS[how](provider, progress, prune=overlay)
 
 
 __all__ = ["CONFIGURERS", "VIAS", "configure"]

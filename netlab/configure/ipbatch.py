@@ -23,13 +23,16 @@ from netlab.render.scripts import batches, command_lines, host_script, router_in
 BATCH_TIMEOUT = 60.0
 
 
-def apply_ip_batch(provider: Provider, progress: Progress) -> list[str]:
-    """Make every host equal to the lab; returns what changed, one line each."""
+def apply_ip_batch(provider: Provider, progress: Progress, prune: bool = True) -> list[str]:
+    """Make every host equal to the lab; returns what changed, one line each. `prune`: also
+    remove devices the lab does not have."""
     progress("configuring hosts with ip -batch")
     lab = provider.lab
 
     def one(machine: str) -> list[str]:
-        return configure_router(provider, machine) if machine in lab.routers else configure_host(provider, machine)
+        if machine in lab.routers:
+            return configure_router(provider, machine)
+        return configure_host(provider, machine, prune)
 
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(lab.machines)))) as pool:
         changes = [c for machine_changes in pool.map(one, lab.machines) for c in machine_changes]
@@ -38,14 +41,14 @@ def apply_ip_batch(provider: Provider, progress: Progress) -> list[str]:
     return changes
 
 
-def configure_host(provider: Provider, host: str) -> list[str]:
+def configure_host(provider: Provider, host: str, prune: bool = True) -> list[str]:
     lab = provider.lab
     links, host_routes = current_links(provider, host)
     fdb = current_flood_lists(provider, host, [t for t in lab.tunnels_of(host) if t.name in links])
     changes: list[str] = []
     commands: list[str] = ["ip link set lo up"]
     wanted = {"lo", lab.underlay.interface, *(t.name for t in lab.tunnels_of(host))}
-    for name in sorted(set(links) - wanted):
+    for name in sorted(set(links) - wanted) if prune else []:
         commands.append(f"ip link del {name}")
         changes.append(f"{host}: removed {name} (not in the lab)")
     script = host_script(lab, host)
@@ -77,7 +80,7 @@ def configure_host(provider: Provider, host: str) -> list[str]:
             changes.append(f"{host}: {t.name} rebuilt ({'; '.join(why)})")
         commands += tunnel_commands(lab, host, t)
     if fresh:
-        parts = [lab.underlay.interface, *(t.name for t in lab.tunnels_of(host))]
+        parts = [lab.underlay.interface, *(t.name for t in lab.tunnels_of(host))]  # nothing was there
         changes = [f"{host}: configured ({', '.join(parts)})"]
     if changes:
         for tool, lines in batches(commands):

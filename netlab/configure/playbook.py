@@ -33,7 +33,7 @@ class PlaybookRun:
     failures: list[str] = field(default_factory=list)  # "HOST: task 'NAME': message"
 
 
-def run_playbook(provider: Provider, progress: Progress) -> list[str]:
+def run_playbook(provider: Provider, progress: Progress, prune: bool = True) -> list[str]:
     import ansible_runner  # imported here: it costs a noticeable part of a second
 
     workdir = render_workdir(provider)

@@ -6,7 +6,7 @@ from netlab.errors import NetlabError
 from netlab.providers.base import Progress, Provider
 
 
-def vagrant_provision(provider: Provider, progress: Progress) -> list[str] | None:
+def vagrant_provision(provider: Provider, progress: Progress, prune: bool = True) -> list[str] | None:
     vagrant = getattr(provider, "vagrant", None)
     if vagrant is None:
         raise NetlabError(f"provider {provider.name} has no Vagrant machines to provision")

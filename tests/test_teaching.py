@@ -1,0 +1,88 @@
+"""What a course relies on (DESIGN.md, "Teaching interface"): exercise mode, student instances, the
+class view. Real namespaces; needs root."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from netlab.state import LabState
+
+from .conftest import needs_root, netlab_namespaces
+
+pytestmark = [needs_root, pytest.mark.root]
+NETLAB = [sys.executable, "-m", "netlab"]
+
+# The seed's own commands for lab10 (DESIGN.md), as a student types them on each box.
+SEED_LAB10 = {
+    host: [
+        "ip link add vxlan0 type vxlan id 100 group 239.255.0.1 ttl 5 dstport 4789 dev enp0s8",
+        f"ip addr add 192.168.60.{last}/24 dev vxlan0",
+        "ip link set vxlan0 up",
+    ]
+    for host, last in (("boxA", 4), ("boxB", 5), ("boxC", 6))
+}
+
+
+def netlab(*args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([*NETLAB, *args], capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    return proc
+
+
+def test_the_exercise_no_overlay_then_hand_typed_commands_then_verify() -> None:
+    try:
+        assert netlab("up", "lab10", "--no-overlay").returncode == 0
+        links = netlab("exec", "lab10", "boxA", "--", "ip", "-br", "link").stdout
+        assert "enp0s8" in links and "vxlan0" not in links, "no tunnel before the students build it"
+        graded = netlab("verify", "lab10")
+        assert graded.returncode == 1 and "FAIL params[boxA vxlan0] on boxA" in graded.stdout
+        for host, commands in SEED_LAB10.items():
+            for command in commands:
+                assert netlab("exec", "lab10", host, "--", *command.split()).returncode == 0
+        graded = netlab("verify", "lab10")
+        assert graded.returncode == 0, graded.stdout
+        assert "all checks pass" in graded.stdout
+        # A second `up --no-overlay` leaves what the students built alone.
+        again = netlab("up", "lab10", "--no-overlay")
+        assert "nothing changed" in again.stdout, again.stdout
+        assert netlab("verify", "lab10").returncode == 0
+    finally:
+        netlab("down", "lab10")
+    assert netlab_namespaces("lab10") == []
+
+
+def test_student_instances_run_side_by_side_and_ls_lists_them() -> None:
+    students = ("alice", "bob")
+    try:
+        for student in students:
+            proc = netlab("up", "lab10", "--name", student)
+            assert proc.returncode == 0, proc.stderr
+            assert f"netlab verify {student}" in proc.stdout
+        for student in students:
+            assert len(netlab_namespaces(student)) == 4
+            assert netlab("verify", student).returncode == 0
+        # Break alice's lab only: bob's still passes.
+        assert netlab("exec", "alice", "boxB", "--", "ip", "link", "del", "vxlan0").returncode == 0
+        assert netlab("verify", "alice").returncode == 1
+        assert netlab("verify", "bob").returncode == 0
+        rows = {row["name"]: row for row in json.loads(netlab("ls", "--json").stdout)}
+        for student in students:
+            assert rows[student]["lab_file"].endswith("labs/lab10.yml")
+            assert rows[student]["provider"] == "netns" and rows[student]["phase"] == "up"
+            assert rows[student]["hosts"] == 3 and rows[student]["since"]
+        assert "alice" in netlab("ls").stdout
+    finally:
+        for student in students:
+            netlab("down", student)
+    assert netlab_namespaces("alice") == [] and netlab_namespaces("bob") == []
+    assert not LabState("alice").exists
+
+
+def test_a_bad_instance_name_is_refused_before_anything_is_made() -> None:
+    proc = netlab("up", "lab10", "--name", "Bad Name;")
+    assert proc.returncode != 0 and "--name 'Bad Name;' is not a lab name" in proc.stderr
+    assert netlab_namespaces() == [] or not any("Bad" in n for n in netlab_namespaces())
