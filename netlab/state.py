@@ -52,6 +52,7 @@ class StateRecord(BaseModel):
     phase: str = "creating"  # one of PHASES
     via: str | None = None  # how the lab was configured (default | ansible)
     overlay: bool = True  # False: up --no-overlay (the students build the tunnels)
+    faults: list[dict[str, str]] = Field(default_factory=list)  # netlab break: fault, host, tunnel
     since: str = ""  # when the lab was first brought up (ISO 8601, UTC)
     box: str | None = None  # --box given to up (Vagrant providers)
     model: dict[str, Any] | None = None  # the lab as it was brought up (down works without the file)

@@ -86,3 +86,53 @@ def test_a_bad_instance_name_is_refused_before_anything_is_made() -> None:
     proc = netlab("up", "lab10", "--name", "Bad Name;")
     assert proc.returncode != 0 and "--name 'Bad Name;' is not a lab name" in proc.stderr
     assert netlab_namespaces() == [] or not any("Bad" in n for n in netlab_namespaces())
+
+
+LAB10_FAULTS = ["wrong-vni", "wrong-port", "low-ttl", "wrong-group", "device-down", "mtu", "wrong-address",
+                "device-missing"]
+
+
+def test_every_fault_breaks_lab10_and_reset_brings_it_back() -> None:
+    listed = netlab("up", "lab10")
+    assert listed.returncode == 0, listed.stderr
+    try:
+        names = netlab("break", "lab10", "--list").stdout
+        for fault in LAB10_FAULTS:
+            assert fault in names
+        assert "one-sided-key" not in names, "lab10 has no GRE: the key fault does not apply"
+        for fault in LAB10_FAULTS:
+            applied = netlab("break", "lab10", fault, "--host", "boxB")
+            assert applied.returncode == 0 and f"applied {fault} to boxB vxlan0" in applied.stdout, applied.stderr
+            assert fault in netlab("break", "lab10", "--reveal").stdout
+            broken = netlab("verify", "lab10")
+            assert broken.returncode == 1, f"{fault} went unnoticed:\n{broken.stdout}"
+            assert netlab("reset", "lab10").returncode == 0
+            fixed = netlab("verify", "lab10")
+            assert fixed.returncode == 0, f"after reset of {fault}:\n{fixed.stdout}"
+            assert "has no fault" in netlab("break", "lab10", "--reveal").stdout
+        # Without a name: a fault at random, not named until --reveal.
+        secret = netlab("break", "lab10")
+        assert secret.returncode == 0 and not any(f in secret.stdout for f in LAB10_FAULTS)
+        assert any(f in netlab("break", "lab10", "--reveal").stdout for f in LAB10_FAULTS)
+        # reset also removes what a student added: an extra bridge, a stray address.
+        netlab("exec", "lab10", "boxA", "--", "ip", "link", "add", "br-extra", "type", "bridge")
+        netlab("exec", "lab10", "boxA", "--", "ip", "addr", "add", "10.99.0.1/24", "dev", "vxlan0")
+        assert netlab("reset", "lab10").returncode == 0
+        links = netlab("exec", "lab10", "boxA", "--", "ip", "-br", "addr").stdout
+        assert "br-extra" not in links and "10.99.0.1" not in links
+        assert netlab("verify", "lab10").returncode == 0
+    finally:
+        netlab("down", "lab10")
+
+
+def test_break_refuses_what_does_not_apply() -> None:
+    try:
+        assert netlab("up", "lab10").returncode == 0
+        proc = netlab("break", "lab10", "one-sided-key")
+        assert proc.returncode == 1 and "does not apply to lab lab10" in proc.stderr
+        proc = netlab("break", "lab10", "no-such-fault")
+        assert proc.returncode == 1 and "no fault named 'no-such-fault'" in proc.stderr
+        proc = netlab("break", "lab10", "--host", "boxZ")
+        assert proc.returncode == 1 and "has no host 'boxZ'" in proc.stderr
+    finally:
+        netlab("down", "lab10")

@@ -48,7 +48,9 @@ def configure_host(provider: Provider, host: str, prune: bool = True) -> list[st
     changes: list[str] = []
     commands: list[str] = ["ip link set lo up"]
     wanted = {"lo", lab.underlay.interface, *(t.name for t in lab.tunnels_of(host))}
-    for name in sorted(set(links) - wanted) if prune else []:
+    # Only virtual devices go (they have a kind): a VM's own NICs are never touched.
+    extra = [name for name in sorted(set(links) - wanted) if (links[name].get("linkinfo") or {}).get("info_kind")]
+    for name in extra if prune else []:
         commands.append(f"ip link del {name}")
         changes.append(f"{host}: removed {name} (not in the lab)")
     script = host_script(lab, host)
@@ -83,8 +85,7 @@ def configure_host(provider: Provider, host: str, prune: bool = True) -> list[st
         parts = [lab.underlay.interface, *(t.name for t in lab.tunnels_of(host))]  # nothing was there
         changes = [f"{host}: configured ({', '.join(parts)})"]
     if changes:
-        for tool, lines in batches(commands):
-            _batch(provider, host, tool, lines)
+        run_commands(provider, host, commands)
     return changes
 
 
@@ -168,10 +169,17 @@ def host_vars_tunnel(lab: Lab, host: str, t: Tunnel) -> dict[str, Any]:
     return next(v for v in host_vars(lab, host)["netlab_tunnels"] if v["name"] == t.name)
 
 
-def tunnel_commands(lab: Lab, host: str, t: Tunnel) -> list[str]:
-    """The commands of one tunnel: the overlay template rendered for it alone."""
-    only = host_script(lab, host, {"netlab_tunnels": [host_vars_tunnel(lab, host, t)]})
+def tunnel_commands(lab: Lab, host: str, t: Tunnel, changed: dict[str, Any] | None = None) -> list[str]:
+    """The commands of one tunnel: the overlay template rendered for it alone (with some of its
+    variables `changed`: how `netlab break` builds a wrong device from the same template)."""
+    only = host_script(lab, host, {"netlab_tunnels": [{**host_vars_tunnel(lab, host, t), **(changed or {})}]})
     return command_lines(only.overlay)
+
+
+def run_commands(provider: Provider, host: str, commands: list[str]) -> None:
+    """`ip` and `bridge` commands on a host, each run of one tool as one batch."""
+    for tool, lines in batches(commands):
+        _batch(provider, host, tool, lines)
 
 
 def _global_addresses(link: dict[str, Any]) -> set[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:

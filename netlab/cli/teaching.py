@@ -1,0 +1,92 @@
+"""Break-and-fix for a class: break, reset."""
+
+from __future__ import annotations
+
+import random
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from netlab.cli.app import LabArg, ProviderOpt, app, err, fail, open_session, out
+from netlab.errors import NetlabError
+
+
+@app.command("break")
+def break_lab(
+    lab: LabArg,
+    fault: Annotated[str | None, typer.Argument(help="a fault from --list; default: one at random")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="break this host (default: any)")] = None,
+    list_faults: Annotated[bool, typer.Option("--list", help="the faults that apply to this lab")] = False,
+    reveal: Annotated[bool, typer.Option("--reveal", help="say which faults the lab has (for the teacher)")] = False,
+    provider: ProviderOpt = None,
+) -> None:
+    """Apply a named fault to a running lab, for a student to find and fix.
+
+    Without FAULT one is picked at random and not named (`--reveal` tells the teacher).
+    `netlab reset LAB` brings the lab's exact configuration back.
+
+    Examples: netlab break lab10 wrong-vni --host boxB;  netlab break lab10;  netlab break lab10 --reveal
+    """
+    from netlab import faults
+
+    try:
+        session = open_session(lab, provider, must_be_up=True)
+        model, state = session.lab, session.provider.state
+        if list_faults:
+            table = Table(title=f"faults for {model.name}")
+            for col in ("fault", "what it does", "where"):
+                table.add_column(col)
+            for name, targets in faults.applicable(model, host).items():
+                where = ", ".join(dict.fromkeys(f"{t.host} {t.tunnel}" for t in targets))
+                table.add_row(name, faults.FAULTS[name].what, escape(where))
+            out.print(table)
+            return
+        if reveal:
+            recorded = state.read().faults
+            if not recorded:
+                out.print(f"lab {escape(model.name)} has no fault from netlab break", highlight=False)
+            for f in recorded:
+                out.print(f"{f['fault']} on {f['host']} {f['tunnel']}: {faults.FAULTS[f['fault']].what}",
+                          markup=False, highlight=False)
+            return
+        name, target = faults.choose(model, fault, host, random.SystemRandom())
+        with state.locked():
+            # Recorded first: a reset after a crash here still knows there may be a fault.
+            state.set(faults=[*state.read().faults, {"fault": name, "host": target.host, "tunnel": target.tunnel}])
+            faults.apply(session.provider, name, target)
+    except NetlabError as exc:
+        fail(exc)
+    if fault is None:
+        out.print(f"lab {escape(model.name)} has a fault now: find it (netlab verify {escape(lab)}), fix it, "
+                  "verify again", highlight=False)
+    else:
+        out.print(f"applied {name} to {target.host} {target.tunnel}", markup=False, highlight=False)
+
+
+@app.command()
+def reset(lab: LabArg, provider: ProviderOpt = None) -> None:
+    """Bring back the lab's exact configuration on every host, and remove what was added to it
+    (an extra bridge, a stray address). Undoes `netlab break`.
+
+    Example: netlab reset lab10
+    """
+    from netlab.configure.ipbatch import apply_ip_batch
+
+    try:
+        session = open_session(lab, provider, must_be_up=True)
+        state = session.provider.state
+
+        def progress(message: str) -> None:
+            err.print(f"  {message}", style="dim", highlight=False, markup=False)
+
+        with state.locked():
+            # The fast path on every provider: it converges over the provider's own way in
+            # (ip -batch through netns or ssh), so every device that differs is rebuilt.
+            changes = apply_ip_batch(session.provider, progress, prune=True)
+            state.set(faults=[])
+    except NetlabError as exc:
+        fail(exc)
+    what = "nothing to reset" if not changes else f"{len(changes)} change{'s' if len(changes) != 1 else ''}"
+    out.print(f"lab {escape(session.lab.name)} is back to its lab file ({what})", highlight=False)
