@@ -136,3 +136,21 @@ def test_break_refuses_what_does_not_apply() -> None:
         assert proc.returncode == 1 and "has no host 'boxZ'" in proc.stderr
     finally:
         netlab("down", "lab10")
+
+
+def test_capture_for_class_pcap_to_stdout_own_traffic_no_ipv6_noise() -> None:
+    try:
+        assert netlab("up", "lab10").returncode == 0
+        # A pcap on standard output (for `| wireshark -k -i -`), with traffic of its own.
+        pcap = subprocess.run([*NETLAB, "capture", "lab10", "--ping", "boxA", "boxC", "-c", "4", "-w", "-"],
+                              capture_output=True, timeout=60)
+        assert pcap.returncode == 0, pcap.stderr
+        assert pcap.stdout[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4"), "a pcap file header"
+        assert b"wrote" not in pcap.stdout
+        # Printed: the VXLAN packets of the ping, outer and inner headers, and no IPv6.
+        text = netlab("capture", "lab10", "--ping", "boxA", "boxC", "-c", "6")
+        assert text.returncode == 0, text.stderr
+        assert "VXLAN" in text.stdout and "vni 100" in text.stdout and "192.168.60.6" in text.stdout
+        assert "IP6" not in text.stdout and "ICMP6" not in text.stdout
+    finally:
+        netlab("down", "lab10")

@@ -52,33 +52,59 @@ def ssh(lab: LabArg, host: Annotated[str, typer.Argument(help="host name")],
 @app.command()
 def capture(
     lab: LabArg,
-    host: Annotated[str | None, typer.Option("--host", help="capture on this host's underlay NIC")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="capture on this host's (or router's) NIC")] = None,
+    segment: Annotated[str | None, typer.Option("--segment", help="capture on this underlay segment "
+                                                "(routed labs: compare the TTL on both sides of a router)")] = None,
     count: Annotated[int, typer.Option("-c", "--count", help="stop after N packets")] = 20,
-    write: Annotated[Path | None, typer.Option("-w", help="write a pcap file instead of printing")] = None,
+    write: Annotated[str | None, typer.Option("-w", help="write a pcap file instead of printing; - for "
+                                              "standard output (| wireshark -k -i -)")] = None,
+    ping: Annotated[tuple[str, str] | None, typer.Option("--ping", metavar="SRC DST",
+                    help="make traffic: SRC pings DST (a host: its tunnel address; or an IP) while capturing")] = None,
     provider: ProviderOpt = None,
-    filter: Annotated[list[str] | None, typer.Argument(help="tcpdump filter, e.g. udp port 4789")] = None,
+    filter: Annotated[list[str] | None, typer.Argument(help="tcpdump filter, e.g. udp port 4789 "
+                                                       "(default: everything but IPv6 noise)")] = None,
 ) -> None:
-    """tcpdump on the underlay: outer and inner headers of the overlay's packets."""
-    import subprocess
+    """tcpdump on the underlay: outer and inner headers of the overlay's packets.
 
-    from netlab.capture import capture_argv
+    Examples: netlab capture lab10 --ping boxA boxC -c 4;  netlab capture lab10 -w - | wireshark -k -i -
+    """
+    import subprocess
+    import sys
+    import time
+
+    from netlab.capture import capture_argv, ping_target
 
     try:
         session = open_session(lab, provider, must_be_up=True)
-        argv = capture_argv(session.provider, host, count, write, filter or [])
+        argv = capture_argv(session.provider, host, count, write is not None, filter or [], segment)
+        pinger = None
+        if ping is not None:
+            source, target = ping
+            address = ping_target(session.lab, source, target)
+            pinger = session.provider.host_argv(source, ["ping", "-c", "3", "-i", "0.2", "-w", "5", address])
     except NetlabError as exc:
         fail(exc)
-    if write is None:
-        err.print("  " + " ".join(argv), style="dim", highlight=False, markup=False)
-        raise typer.Exit(subprocess.call(argv))
-    try:
-        sink = write.open("wb")
-    except OSError as exc:
-        fail(NetlabError(f"cannot write {write}: {exc.strerror}", hint="give -w a file in a directory you can write"))
+    sink = None
+    if write == "-":
+        sink = sys.stdout.buffer
+    elif write is not None:
+        try:
+            sink = Path(write).open("wb")  # noqa: SIM115 (closed below, after the capture)
+        except OSError as exc:
+            fail(NetlabError(f"cannot write {write}: {exc.strerror}",
+                             hint="give -w a file in a directory you can write, or - for standard output"))
     err.print("  " + " ".join(argv), style="dim", highlight=False, markup=False)
-    with sink:
-        code = subprocess.call(argv, stdout=sink)
-    out.print(f"wrote {write}", highlight=False, markup=False)
-    raise typer.Exit(code)
-
-
+    with subprocess.Popen(argv, stdout=sink) as proc:
+        if pinger is not None:
+            time.sleep(1.0)  # tcpdump is listening by then (under emulation too)
+            err.print("  " + " ".join(pinger), style="dim", highlight=False, markup=False)
+            subprocess.run(pinger, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                proc.terminate()  # fewer packets than -c: the ping is over, so is the capture
+        code = proc.wait()
+    if sink is not None and write != "-":
+        sink.close()
+        out.print(f"wrote {write}", highlight=False, markup=False)
+    raise typer.Exit(0 if code in (0, -15) else code)

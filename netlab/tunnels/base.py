@@ -148,6 +148,20 @@ class TunnelType:
             problems.append(f"address {address} missing (has {has})")
         return problems
 
+    def inner_ipv6_filter(self, t: Tunnel) -> str | None:
+        """A capture filter matching this tunnel's packets whose inner frame is IPv6 (the router
+        solicitations and MLD reports every Ethernet tunnel sends: noise in a capture). None for
+        tunnels that carry IP: there the inner IPv6 is what the lesson is about (SIT)."""
+        if self.carries != "ethernet":
+            return None
+        outer = {"outer IPv4", "UDP", "inner Ethernet"}
+        encap = sum(size for what, size in self.headers if what not in outer)
+        encap += GRE_KEY if self.has_key and t.key is not None else 0
+        ethertype = encap + 12  # inner Ethernet: two MACs, then the type
+        if self.is_udp:
+            return f"(udp port {t.effective_dstport} and udp[{UDP_HEADER + ethertype}:2] = 0x86dd)"
+        return f"(ip proto {self.ip_protocol} and ip[{IPV4_HEADER + ethertype}:2] = 0x86dd)"
+
     def endpoint_params(self, lab: Lab, host: str, t: Tunnel) -> dict[str, set[str]]:
         """The addresses the device must carry: by default this host's local and the peer's remote."""
         return {"remote": {lab.hosts[peers(t, host)[0]].ip}, "local": {lab.hosts[host].ip}}
