@@ -154,3 +154,30 @@ def test_capture_for_class_pcap_to_stdout_own_traffic_no_ipv6_noise() -> None:
         assert "IP6" not in text.stdout and "ICMP6" not in text.stdout
     finally:
         netlab("down", "lab10")
+
+
+def test_grade_three_student_instances_into_a_csv(tmp_path) -> None:
+    import csv
+
+    students = ("ann", "ben", "cid")
+    try:
+        for student in students:
+            assert netlab("up", "lab10", "--name", student).returncode == 0
+        assert netlab("break", "ben", "wrong-vni", "--host", "boxB").returncode == 0
+        assert netlab("exec", "cid", "boxC", "--", "ip", "link", "del", "vxlan0").returncode == 0
+        sheet = tmp_path / "grades.csv"
+        graded = netlab("grade", *students, "nobody", "--csv", str(sheet))
+        assert graded.returncode == 1  # not everyone passed
+        rows = {row["lab"]: row for row in csv.DictReader(sheet.open())}
+        assert list(rows) == [*students, "nobody"]
+        assert rows["ann"]["failed"] == "0" and rows["ann"]["points"] == rows["ann"]["max_points"] == "7"
+        assert int(rows["ben"]["failed"]) > 0 and int(rows["ben"]["points"]) < 7
+        assert "boxB" in rows["ben"]["first_cause"]
+        assert int(rows["cid"]["failed"]) > 0 and "boxC" in rows["cid"]["first_cause"]
+        assert rows["nobody"]["max_points"] == "0" and "not" in rows["nobody"]["first_cause"]
+        as_json = json.loads(netlab("grade", "ann", "--json").stdout)
+        assert as_json == [{**{k: rows["ann"][k] for k in ("lab", "first_cause")}, "passed": int(rows["ann"]["passed"]),
+                            "failed": 0, "points": 7, "max_points": 7}]
+    finally:
+        for student in students:
+            netlab("down", student)

@@ -90,3 +90,40 @@ def reset(lab: LabArg, provider: ProviderOpt = None) -> None:
         fail(exc)
     what = "nothing to reset" if not changes else f"{len(changes)} change{'s' if len(changes) != 1 else ''}"
     out.print(f"lab {escape(session.lab.name)} is back to its lab file ({what})", highlight=False)
+
+
+@app.command()
+def grade(
+    labs: Annotated[list[str], typer.Argument(help="labs that are up (names from netlab ls), e.g. alice bob")],
+    csv_file: Annotated[str | None, typer.Option("--csv", help="write one row per lab to this CSV file")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON array instead of a table")] = False,
+) -> None:
+    """Verify many labs and score each: passed, failed, points, max points, first cause.
+
+    Points per check come from the lab file's `points:` (default 1 per check that applies).
+
+    Example: netlab grade alice bob carol --csv grades.csv
+    """
+    import json
+    from pathlib import Path
+
+    from netlab.grading import as_csv, as_rows, grade_all
+
+    grades = grade_all(labs)
+    if csv_file is not None:
+        try:
+            Path(csv_file).write_text(as_csv(grades))
+        except OSError as exc:
+            fail(NetlabError(f"cannot write --csv {csv_file}: {exc.strerror}",
+                             hint="give --csv a file in a directory you can write"))
+    if as_json:
+        out.print(json.dumps(as_rows(grades), indent=2), markup=False, highlight=False)
+    else:
+        table = Table(title="netlab grade")
+        for col in ("lab", "passed", "failed", "points", "first cause"):
+            table.add_column(col)
+        for g in grades:
+            table.add_row(escape(g.lab), str(g.passed), str(g.failed), f"{g.points}/{g.max_points}",
+                          escape(g.first_cause))
+        out.print(table)
+    raise typer.Exit(0 if all(g.failed == 0 and g.max_points for g in grades) else 1)

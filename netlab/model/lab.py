@@ -321,6 +321,9 @@ class Lab(Strict):
     )
     routers: dict[HostName, Router] = Field(
         default_factory=dict, description="routers between underlay segments (a routed underlay)")
+    points: dict[CheckName, _int(0, 1000)] | None = Field(  # type: ignore[valid-type]
+        default=None, description="netlab grade: points a check earns when all its results pass "
+        "(default 1 for every check that applies)")
 
     @property
     def machines(self) -> list[str]:
