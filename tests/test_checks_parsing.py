@@ -120,8 +120,24 @@ def test_a_wrong_gre_key_and_a_missing_one() -> None:
     link = recorded_link("gre1.addr.json")
     link["linkinfo"]["info_data"]["ikey"] = "0.0.0.8"
     del link["linkinfo"]["info_data"]["okey"]
-    assert compare(mix, "vma", tunnel(mix, "gre1"), link) == ["ikey is 0.0.0.8, lab says 0.0.0.7",
-                                                              "okey is None, lab says 0.0.0.7"]
+    assert compare(mix, "vma", tunnel(mix, "gre1"), link) == ["key is 8, lab says 7"]
+    del link["linkinfo"]["info_data"]["ikey"]
+    assert compare(mix, "vma", tunnel(mix, "gre1"), link) == ["key is none, lab says 7"]
+
+
+def test_a_key_the_lab_does_not_have_is_named() -> None:
+    mix = lab("mix")
+    link = recorded_link("gtap1.addr.json")
+    link["linkinfo"]["info_data"].update(ikey="0.0.0.12", okey="0.0.0.12")
+    assert compare(mix, "vmb", tunnel(mix, "gtap1"), link) == ["key is 12, lab says none"]
+
+
+def test_a_ttl_of_0_says_what_it_means() -> None:
+    mix = lab("mix")
+    link = recorded_link("vxlan0.addr.json")
+    link["linkinfo"]["info_data"]["ttl"] = 0
+    assert compare(mix, "vma", tunnel(mix, "vxlan0"), link) == [
+        "ttl is 0 (= inherit, so multicast leaves with TTL 1), lab says 5"]
 
 
 def test_wrong_type_remote_mtu_state_and_address() -> None:
@@ -137,7 +153,7 @@ def test_wrong_type_remote_mtu_state_and_address() -> None:
     assert "remote is 192.168.50.99, lab says 192.168.50.23" in problems
     assert "the device is down" in problems
     assert "mtu is 1500, expected 1480" in problems
-    assert problems[-1].startswith("address 10.0.3.1/30 missing (has fe80::")
+    assert problems[-1].startswith("address is fe80::") and problems[-1].endswith("lab says 10.0.3.1/30")
 
 
 def test_the_lower_device_beside_info_data_counts() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from netlab.catalog import load_lab, resolve
 from netlab.verify.checks import CHECKS, plan, render_evidence
 from netlab.verify.checks.base import no_answer
-from netlab.verify.context import Context, Evidence, Outcome
+from netlab.verify.context import Context, Evidence, Outcome, Probe, batch_script, parse_batch
 
 
 class LocalProvider:
@@ -75,14 +75,35 @@ def test_a_check_whose_host_never_answers_fails_every_case_in_time() -> None:
     # Every command "hangs": the checks' verdicts say so within the deadline.
     ctx = context(slack=1.0)
 
-    def hanging(host: str, command: str, budget: float = 0.0) -> Evidence:
-        return Evidence(host, command, 124, "", "", deadline=ctx.deadline(budget), timed_out=True)
+    def hanging(host: str, probes: list[Probe]) -> dict[Probe, Evidence]:
+        return {p: Evidence(host, p.command, 124, "", "", deadline=ctx.deadline(p.budget), timed_out=True)
+                for p in probes}
 
-    ctx.sh = hanging  # type: ignore[method-assign]
-    for name in ("maddr", "socket", "ping", "mtu", "params"):
+    ctx.batch = hanging  # type: ignore[method-assign]
+    for name in ("maddr", "socket", "ping", "mtu", "params", "fdb", "wire"):
         cases = plan(ctx.lab, [name])
         outcomes = CHECKS[name].verdicts(ctx, cases)
         assert set(outcomes) == set(cases)
         for outcome in outcomes.values():
             assert not outcome.passed
-            assert outcome.summary.startswith("no answer within "), outcome.summary
+            assert outcome.summary.startswith("no answer within ") or outcome.summary.startswith("no device"), \
+                outcome.summary
+
+
+def test_a_batch_runs_each_command_with_its_own_deadline_and_keeps_its_output() -> None:
+    ctx = context(slack=1.0)
+    probes = [Probe("echo out; echo err >&2; exit 3"), Probe("sleep 30"), Probe("cat /nonexistent", stage=1),
+              Probe("printf \"it's\"")]
+    start = time.monotonic()
+    seen = ctx.batch("boxA", probes)
+    assert time.monotonic() - start < 5  # the sleep's deadline (1 s), not its 30 s
+    assert (seen[probes[0]].rc, seen[probes[0]].stdout, seen[probes[0]].output) == (3, "out\n", "out\n\nerr\n")
+    assert seen[probes[1]].timed_out and seen[probes[1]].deadline == 1
+    assert seen[probes[2]].rc == 1 and "No such file" in seen[probes[2]].output
+    assert seen[probes[3]].stdout == "it's"
+
+
+def test_batch_output_parses_back_into_each_commands_result() -> None:
+    script = batch_script([("echo a", 5, 0), ("printf b; exit 2", 5, 0)], "tok")
+    assert "timeout -k 2 5 sh -c 'echo a'" in script
+    assert parse_batch("junk@@tok:1:2\nb\n@@tok:err\n\n", 2, "tok") == [None, (2, "b", "")]

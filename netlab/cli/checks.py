@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -11,6 +11,20 @@ from rich.table import Table
 
 from netlab.cli.app import LabArg, ProviderOpt, app, fail, open_session, out
 from netlab.errors import NetlabError
+
+if TYPE_CHECKING:
+    from netlab.state import LabState
+
+
+def unfinished_up(state: LabState, name: str) -> str | None:
+    """What to say first when the lab's last `up` did not finish (its phase is not "up")."""
+    try:
+        phase = state.read().phase
+    except Exception:  # a damaged or missing state: open_session has its own words for that
+        return None
+    if phase == "up":
+        return None
+    return f"lab {name}'s last `up` did not finish (phase {phase}): run `netlab up {name}` to finish it"
 
 
 @app.command()
@@ -20,12 +34,18 @@ def verify(
     junit_xml: Annotated[Path | None, typer.Option("--junit-xml", help="write a JUnit XML report")] = None,
     check: Annotated[list[str] | None, typer.Option("--check", "-k",
                      help="run only this check (repeatable)")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON object: results and causes")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="whole evidence (every line of every command)")]
+    = False,
+    no_hints: Annotated[bool, typer.Option("--no-hints", help="hide the lab's expected values (for students)")]
+    = False,
 ) -> None:
     """Prove the overlay works: every check for every host and tunnel it applies to."""
+    import json
     import shutil
     import tempfile
 
-    from netlab.verify.report import print_report
+    from netlab.verify.report import as_json, print_report
     from netlab.verify.runner import run_verify
 
     with tempfile.TemporaryDirectory(prefix="netlab-junit-") as tmp:
@@ -34,17 +54,26 @@ def verify(
         staged = Path(tmp) / "junit.xml" if junit_xml is not None else None
         try:
             session = open_session(lab, provider, must_be_up=True)
+            note = unfinished_up(session.provider.state, session.lab.name)
+            if note and not json_out:
+                out.print(f"[bold yellow]{escape(note)}[/]", highlight=False)
             result = run_verify(session.lab, session.provider, junit_xml=staged, only=check)
         except NetlabError as exc:
             fail(exc)
-        print_report(out, session.lab, result)
+        if json_out:
+            data = as_json(session.lab, session.provider.name, result, verbose, not no_hints, note)
+            print(json.dumps(data, indent=1))
+        else:
+            print_report(out, session.lab, result, verbose=verbose, hints=not no_hints)
+            if note:
+                out.print(f"[bold yellow]{escape(note)}[/]", highlight=False)
         if junit_xml is not None and staged is not None and staged.exists():
             try:
                 shutil.copyfile(staged, junit_xml)
             except OSError as exc:
                 fail(NetlabError(f"cannot write --junit-xml {junit_xml}: {exc.strerror}",
                                  hint="give --junit-xml a file in a directory you can write"))
-    raise typer.Exit(0 if result.passed else 1)
+    raise typer.Exit(0 if result.passed and note is None else 1)
 
 
 @app.command()
@@ -58,5 +87,3 @@ def doctor() -> None:
     for name, avail in diagnose():
         table.add_row(name, "[green]yes[/]" if avail.ok else "[red]no[/]", escape(avail.reason), escape(avail.fix))
     out.print(table)
-
-

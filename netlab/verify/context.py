@@ -1,14 +1,21 @@
 """What the checks share: the lab, testinfra hosts, and evidence of every command they ran.
 
-Every command a check runs on a host is wrapped in `timeout` there, so a host that never
-answers (a ping leaving through the wrong route, a stuck tool) fails its case instead of
-hanging `netlab verify`.
+Checks ask for commands (`Probe`s); the runner gathers every probe of every check for a host
+and runs them as ONE script on that host (`batch_script`), hosts side by side. A 64-host lab
+thus costs 64 remote commands (one `ip netns exec` or one ssh round trip each), not hundreds.
+
+Every command in a batch is wrapped in `timeout` there, so a host that never answers (a ping
+leaving through the wrong route, a stuck tool) fails its case instead of hanging `netlab
+verify`. When verify is interrupted, the script stops its commands (their whole process
+groups) and removes its temporary directory before it exits.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import math
+import re
+import secrets
 import shlex
 import threading
 from collections.abc import Callable, Hashable, Iterable
@@ -39,11 +46,24 @@ class Evidence:
     stdout: str = ""  # what a check parses
     deadline: int | None = None  # seconds the host gave the command
     timed_out: bool = False
+    excerpt: str | None = None  # the lines that matter, when the check picked them
+    label: str | None = None  # the command in short (a long script's gist), for the short form
 
-    def render(self) -> str:
-        body = self.output.rstrip() or "(no output)"
+    def render(self, verbose: bool = True) -> str:
+        body = self.output.rstrip() if verbose or self.excerpt is None else self.excerpt.rstrip()
+        command = self.command if verbose or self.label is None else self.label
+        if not verbose and self.excerpt is None:
+            lines = body.splitlines()
+            body = "\n".join(lines[:6] + ([f"... ({len(lines) - 6} more lines: -v shows them)"]
+                                          if len(lines) > 6 else []))
         status = f"no answer within {self.deadline} s" if self.timed_out else f"exit {self.rc}"
-        return f"[{self.host}] $ {self.command}   ({status})\n{body}"
+        return f"[{self.host}] $ {command}   ({status})\n{body or '(no output)'}"
+
+    def brief(self, excerpt: str, label: str | None = None) -> Evidence:
+        """The same evidence, showing only `excerpt` (and `label` for the command) unless asked
+        for everything."""
+        return Evidence(self.host, self.command, self.rc, self.output, self.stdout, self.deadline,
+                        self.timed_out, excerpt, label)
 
 
 @dataclass
@@ -51,6 +71,20 @@ class Outcome:
     passed: bool
     summary: str
     evidence: list[Evidence] = field(default_factory=list)
+    # The summary without the lab's expected values (`--no-hints`); None: the summary has none.
+    student: str | None = None
+    # What the check found wrong, structured for the diagnosis (e.g. params' `Problem`s).
+    findings: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A command a check needs run on a host. `stage` 0 runs first (all of a host's stage-0
+    probes side by side), stage 1 after it (reads that need the traffic stage 0 made)."""
+
+    command: str
+    budget: float = 0.0  # seconds its own bounds allow (fping's retries, ping's -w)
+    stage: int = 0
 
 
 def address(tunnel: Tunnel, host: str) -> str:
@@ -60,6 +94,43 @@ def address(tunnel: Tunnel, host: str) -> str:
 def bounded(command: str, deadline: int) -> str:
     """The command as the host runs it: stopped after `deadline` seconds, killed soon after."""
     return f"timeout -k {KILL_GRACE} {deadline} sh -c {shlex.quote(command)}"
+
+
+def batch_script(commands: list[tuple[str, int, int]], token: str) -> str:
+    """One script running (command, deadline, stage) items: a stage's commands side by side,
+    stages in order; then every command's exit code, stdout and stderr between markers."""
+    lines = [
+        'd=$(mktemp -d) || exit 1; pids=',
+        # Interrupted (Ctrl-C reaches this shell, or it is told to stop): stop every command's
+        # whole process group (timeout makes one per command), wait for them, remove the files.
+        "trap 'for p in $pids; do kill -TERM $p 2>/dev/null; done; wait; rm -rf \"$d\"; exit 130' INT TERM HUP",
+    ]
+    for stage in sorted({s for _, _, s in commands}):
+        mine = [(i, c, dl) for i, (c, dl, s) in enumerate(commands) if s == stage]
+        for i, command, deadline in mine:
+            lines.append(f'{bounded(command, deadline)} >"$d/{i}.o" 2>"$d/{i}.e" </dev/null & p{i}=$!; '
+                         f'pids="$pids $p{i}"')
+        for i, _, _ in mine:
+            lines.append(f'wait $p{i}; printf "@@{token}:{i}:%s\\n" $? >"$d/{i}.m"')
+    # Builtins write the markers; one `cat` prints everything.
+    lines.append(f'printf "\\n@@{token}:err\\n" >"$d/s"; printf "\\n" >"$d/n"')
+    lines.append("cat " + " ".join(f'"$d/{i}.m" "$d/{i}.o" "$d/s" "$d/{i}.e" "$d/n"' for i in range(len(commands))))
+    lines.append('rm -rf "$d"')
+    return "\n".join(lines) + "\n"
+
+
+def parse_batch(output: str, count: int, token: str) -> list[tuple[int, str, str] | None]:
+    """(rc, stdout, stderr) of each command of a batch script's output; None where missing."""
+    found: list[tuple[int, str, str] | None] = [None] * count
+    parts = re.split(rf"@@{token}:(\d+):(-?\d*)\n", output)
+    for index, rc, body in zip(parts[1::3], parts[2::3], parts[3::3], strict=True):
+        if int(index) >= count:
+            continue
+        out, marker, err = body.partition(f"\n@@{token}:err\n")
+        if not marker:
+            continue
+        found[int(index)] = (int(rc) if rc else 255, out, err[:-1] if err.endswith("\n") else err)
+    return found
 
 
 class Context:
@@ -78,20 +149,53 @@ class Context:
         self.reply_timeout = provider.reply_timeout
         # What a host gets beyond a command's own bounds before the command counts as hung.
         self.slack = max(5.0, 10 * provider.reply_timeout)
-        # Checks run side by side, each over all hosts: bound the commands running at once.
+        # Hosts' batches run side by side: bound how many run at once.
         self._slots = threading.BoundedSemaphore(provider.max_parallel_commands)
 
     def deadline(self, budget: float = 0.0) -> int:
         """Whole seconds a command that needs at most `budget` seconds may run on a host."""
         return math.ceil(budget + self.slack)
 
+    def _evidence(self, host: str, command: str, deadline: int, rc: int, stdout: str, stderr: str) -> Evidence:
+        output = stdout + (("\n" + stderr) if stderr.strip() else "")
+        return Evidence(host, command, rc, output, stdout, deadline, rc in TIMED_OUT)
+
     def sh(self, host: str, command: str, budget: float = 0.0) -> Evidence:
-        """Run `command` on host with a deadline; `budget` is how long its own bounds allow."""
+        """Run one `command` on host with a deadline; `budget` is how long its own bounds allow."""
         deadline = self.deadline(budget)
         with self._slots:
             result = self.hosts[host].run(bounded(command, deadline))
-        output = result.stdout + (("\n" + result.stderr) if result.stderr.strip() else "")
-        return Evidence(host, command, result.rc, output, result.stdout, deadline, result.rc in TIMED_OUT)
+        return self._evidence(host, command, deadline, result.rc, result.stdout, result.stderr)
+
+    def batch(self, host: str, probes: list[Probe]) -> dict[Probe, Evidence]:
+        """Run all of a host's probes as one script there (see `batch_script`)."""
+        if not probes:
+            return {}
+        token = secrets.token_hex(6)
+        items = [(p.command, self.deadline(p.budget), p.stage) for p in probes]
+        with self._slots:
+            result = self.hosts[host].run(batch_script(items, token))
+        parsed = parse_batch(result.stdout, len(probes), token)
+        out = {}
+        for probe, (_, deadline, _), got in zip(probes, items, parsed, strict=True):
+            if got is None:  # the script itself failed (host unreachable, interrupted)
+                detail = (result.stderr.strip() or result.stdout.strip() or "no output")[-2000:]
+                out[probe] = Evidence(host, probe.command, result.rc or 255,
+                                      f"(the host's batch ended early: {detail})", "", deadline, False)
+            else:
+                out[probe] = self._evidence(host, probe.command, deadline, *got)
+        return out
+
+    def run_probes(self, wanted: dict[str, list[Probe]]) -> dict[tuple[str, Probe], Evidence]:
+        """Every host's probes (deduplicated), one batch per host, hosts side by side."""
+        def one(item: tuple[str, list[Probe]]) -> dict[tuple[str, Probe], Evidence]:
+            host, probes = item
+            return {(host, p): ev for p, ev in self.batch(host, list(dict.fromkeys(probes))).items()}
+
+        seen: dict[tuple[str, Probe], Evidence] = {}
+        for part in self.parallel(one, [(h, p) for h, p in wanted.items() if p]):
+            seen.update(part)
+        return seen
 
     def parallel(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         items = list(items)
@@ -101,7 +205,7 @@ class Context:
             return list(pool.map(fn, items))
 
     def remember(self, key: Hashable, value: Any) -> None:
-        """Keep a fact one check fetched for others (e.g. a device's parameters)."""
+        """Keep a fact one check worked out for others (e.g. a device's parameters)."""
         with self._lock:
             self._memo[key] = value
 

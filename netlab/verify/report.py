@@ -1,6 +1,9 @@
-"""The verify report: a table of checks × hosts, then the evidence for every failure."""
+"""The verify report: the causes first, then a table of checks × hosts, then every failure with
+its evidence (short by default, whole with `verbose`); or one JSON object (`as_json`)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -11,23 +14,39 @@ from netlab.verify.checks import CHECKS
 from netlab.verify.runner import VerifyResult
 
 
-def print_report(console: Console, lab: Lab, result: VerifyResult) -> None:
+def _summary(outcome: Any, hints: bool) -> str:
+    return outcome.summary if hints or outcome.student is None else outcome.student
+
+
+def print_report(console: Console, lab: Lab, result: VerifyResult, verbose: bool = False,
+                 hints: bool = True) -> None:
     if not result.cases:
         console.print("[yellow]no check applies to this lab with these options[/]")
         return
+    if result.causes:
+        console.print(f"[bold]{'Cause' if len(result.causes) == 1 else 'Causes'}, most failures first:[/]")
+        for n, cause in enumerate(result.causes, 1):
+            text = cause.summary if hints else cause.student
+            count = len(cause.explains)
+            console.print(f"[bold red]{n}.[/] [bold]{escape(cause.host)}[/]: {escape(text)}", highlight=False)
+            console.print(f"   [dim]explains {count} failed result{'s' if count != 1 else ''}: "
+                          f"{escape(', '.join(cause.explains[:8]))}{' ...' if count > 8 else ''}[/]", highlight=False)
+        console.print()
     table = Table(title=f"netlab verify {lab.name}")
     table.add_column("check")
     for host in lab.hosts:
         table.add_column(host, justify="center")
     table.add_column("proves", style="dim")
+    by_check: dict[str, dict[str, list[bool]]] = {}
+    for case in result.cases:
+        by_check.setdefault(case.check, {}).setdefault(case.host, []).append(result.outcome(case).passed)
     for name, check in CHECKS.items():
-        mine = [c for c in result.cases if c.check == name]
-        if not mine:
+        if name not in by_check:
             continue
         cells = []
         for host in lab.hosts:
-            on_host = [c for c in mine if c.host == host]
-            ok = sum(result.outcome(c).passed for c in on_host)
+            on_host = by_check[name].get(host, [])
+            ok = sum(on_host)
             if not on_host:
                 cells.append("[dim]–[/]")
             elif ok == len(on_host):
@@ -36,14 +55,37 @@ def print_report(console: Console, lab: Lab, result: VerifyResult) -> None:
                 cells.append(f"[bold red]✗ {ok}/{len(on_host)}[/]")
         table.add_row(name, *cells, check.proves)
     console.print(table)
-    failed = [c for c in result.cases if not result.outcome(c).passed]
+    failed = result.failed
     for case in failed:
         outcome = result.outcome(case)
-        console.print(f"[bold red]FAIL[/] {escape(case.id)} on {escape(case.host)}: {escape(outcome.summary)}",
+        console.print(f"[bold red]FAIL[/] {escape(case.id)} on {escape(case.host)}: {escape(_summary(outcome, hints))}",
                       highlight=False)
         for ev in outcome.evidence:
-            console.print("  " + ev.render().replace("\n", "\n    "), markup=False, highlight=False,
+            console.print("  " + ev.render(verbose).replace("\n", "\n    "), markup=False, highlight=False,
                           style="dim")
     passed = len(result.cases) - len(failed)
     verdict = "[green]all checks pass[/]" if not failed else f"[bold red]{len(failed)} failed[/]"
     console.print(f"{passed} passed, {len(failed)} failed in {result.seconds:.2f} s: {verdict}")
+
+
+def as_json(lab: Lab, provider: str, result: VerifyResult, verbose: bool = False, hints: bool = True,
+            note: str | None = None) -> dict[str, Any]:
+    """The report as one JSON object (the teaching interface's shape)."""
+    results = []
+    for case in result.cases:
+        outcome = result.outcome(case)
+        results.append({
+            "id": case.id, "check": case.check, "host": case.host,
+            "target": case.peer or case.other_tunnel or case.tunnel,
+            "passed": outcome.passed, "summary": _summary(outcome, hints),
+            "evidence": [e.render(verbose) for e in outcome.evidence],
+        })
+    failed = len(result.failed)
+    data: dict[str, Any] = {
+        "lab": lab.name, "provider": provider, "passed": len(result.cases) - failed, "failed": failed,
+        "seconds": round(result.seconds, 3), "results": results,
+        "causes": [c.as_json(hints) for c in result.causes],
+    }
+    if note:
+        data["note"] = note
+    return data

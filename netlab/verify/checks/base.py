@@ -1,20 +1,28 @@
 """What every check shares: its cases, the Check interface, and helpers to walk a lab.
 
-A check lists its cases (one per host and tunnel, or per pair of hosts), then runs them all
-at once (hosts in parallel) and returns one `Outcome` per case, with the commands and
-outputs that prove it. What a check reads from a command's output is a pure function in the
-check's module, so it can be tested on recorded output.
+A check lists its cases (one per host and tunnel, or per pair of hosts), says which commands
+(`Probe`s) each case needs on which host, and judges each case from what those commands
+printed. The runner gathers the probes of every check and runs each host's as one batch (see
+netlab.verify.context), so checks never wait on hosts themselves. What a check reads from a
+command's output is a pure function in the check's module, testable on recorded output.
 """
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from netlab.model import Lab, Tunnel
-from netlab.verify.context import Context, Outcome
+from netlab.verify.context import Context, Evidence, Outcome, Probe
+
+# What the probes printed: (host, probe) -> evidence.
+Seen = dict[tuple[str, Probe], Evidence]
+
+# Every device of a host with its parameters and addresses: params, fdb and the diagnosis read it.
+LINKS = Probe("ip -d -j addr show")
 
 
 @dataclass(frozen=True)
@@ -39,21 +47,26 @@ class Check(ABC):
     def cases(self, lab: Lab) -> list[Case]: ...
 
     @abstractmethod
-    def run(self, ctx: Context, cases: list[Case]) -> dict[Case, Outcome]: ...
-
-    def verdicts(self, ctx: Context, cases: list[Case]) -> dict[Case, Outcome]:
-        """`run`, with every case whose commands ran out of time failed as such."""
-        return {case: no_answer(outcome) for case, outcome in self.run(ctx, cases).items()}
-
-
-class PerCaseCheck(Check):
-    """A check that judges each case on its own; cases run side by side."""
-
-    def run(self, ctx: Context, cases: list[Case]) -> dict[Case, Outcome]:
-        return each(ctx, cases, lambda case: self.judge(ctx, case, ctx.tunnels[case.tunnel]))  # type: ignore[index]
+    def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
+        """(host, command) pairs the case needs run."""
 
     @abstractmethod
-    def judge(self, ctx: Context, case: Case, tunnel: Tunnel) -> Outcome: ...
+    def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome: ...
+
+    def run(self, ctx: Context, cases: list[Case]) -> dict[Case, Outcome]:
+        """This check alone: its probes, then its verdicts (the runner batches all checks)."""
+        wanted: dict[str, list[Probe]] = {}
+        for case in cases:
+            for host, probe in self.probes(ctx, case):
+                wanted.setdefault(host, []).append(probe)
+        return self.judge_all(ctx, cases, ctx.run_probes(wanted))
+
+    def judge_all(self, ctx: Context, cases: list[Case], seen: Seen) -> dict[Case, Outcome]:
+        """Every case judged; a case whose commands ran out of time fails as such."""
+        return {case: no_answer(self.judge(ctx, case, seen)) for case in cases}
+
+    def verdicts(self, ctx: Context, cases: list[Case]) -> dict[Case, Outcome]:
+        return self.run(ctx, cases)
 
 
 def no_answer(outcome: Outcome) -> Outcome:
@@ -62,10 +75,6 @@ def no_answer(outcome: Outcome) -> Outcome:
     if late is None:
         return outcome
     return Outcome(False, f"no answer within {late.deadline} s: {late.command}", outcome.evidence)
-
-
-def each(ctx: Context, cases: list[Case], judge: Callable[[Case], Outcome]) -> dict[Case, Outcome]:
-    return dict(zip(cases, ctx.parallel(judge, cases), strict=True))
 
 
 def peers(t: Tunnel, host: str) -> list[str]:
@@ -91,3 +100,27 @@ def by_host(cases: list[Case]) -> dict[str, list[Case]]:
     for case in cases:
         out.setdefault(case.host, []).append(case)
     return out
+
+
+def parse_links(stdout: str) -> dict[str, dict[str, Any]]:
+    """{device name: device} from `ip -d -j addr show` output ({} when it is not that)."""
+    try:
+        parsed = json.loads(stdout)
+    except ValueError:
+        return {}
+    if not isinstance(parsed, list):
+        return {}
+    return {d["ifname"]: d for d in parsed if isinstance(d, dict) and isinstance(d.get("ifname"), str)}
+
+
+def host_links(ctx: Context, seen: Seen, host: str) -> tuple[dict[str, dict[str, Any]] | None, Evidence | None]:
+    """A host's devices as LINKS saw them (None when the command failed), and its evidence."""
+    ev = seen.get((host, LINKS))
+    if ev is None or ev.rc != 0:
+        return None, ev
+    key = ("links", host)
+    known, links = ctx.recall(key)
+    if not known:
+        links = parse_links(ev.stdout)
+        ctx.remember(key, links)
+    return links, ev

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from netlab.model import Lab
-from netlab.verify.checks.base import Case, Check, each, host_tunnels, peers
-from netlab.verify.checks.params import cached_link
-from netlab.verify.checks.ping import ping_many
-from netlab.verify.context import Context, Outcome, address
+from netlab.verify.checks.base import LINKS, Case, Check, Seen, host_links, host_tunnels, peers
+from netlab.verify.checks.ping import fping_label, peers_probe
+from netlab.verify.context import Context, Outcome, Probe
 
 ZERO_MAC = "00:00:00:00:00:00"
 _FDB_LINE = re.compile(r"^(?P<mac>[0-9a-f:]{17}) .*?\bdst (?P<dst>\S+)")
+
+
+@dataclass(frozen=True)
+class MissingFlood:
+    """A flood tunnel's all-zeros entry towards a peer is missing: broadcasts never reach it."""
+
+    peer: str
+    dst: str
 
 
 def parse_fdb(output: str) -> set[tuple[str, str]]:
@@ -43,25 +51,30 @@ class FdbCheck(Check):
             Case(self.name, h, f"{h} {t.name}", t.name) for h, t in host_tunnels(lab) if t.kind.learns_macs
         ]
 
-    def run(self, ctx: Context, cases: list[Case]) -> dict[Case, Outcome]:
-        tunnels = ctx.tunnels
-        # Every peer's MAC, fetched once per device (not once per host that looks for it).
-        devices = {(h, c.tunnel) for c in cases for h in tunnels[c.tunnel].endpoints}  # type: ignore[index]
-        macs = dict(zip(devices, ctx.parallel(lambda d: (cached_link(ctx, *d) or {}).get("address"), devices),
-                        strict=True))
+    def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
+        t = ctx.tunnels[case.tunnel]  # type: ignore[index]
+        # The fping makes the traffic (stage 0), the table is read after it (stage 1); every
+        # peer's MAC comes from its own device list.
+        return [(case.host, peers_probe(ctx, case.host)), (case.host, Probe(f"bridge fdb show dev {t.name}", stage=1)),
+                *((p, LINKS) for p in t.endpoints)]
 
-        def one(case: Case) -> Outcome:
-            t = tunnels[case.tunnel]  # type: ignore[index]
-            others = peers(t, case.host)
-            _, ping_ev = ping_many(ctx, case.host, [address(t, p) for p in others])
-            fdb = ctx.sh(case.host, f"bridge fdb show dev {t.name}")
-            hosts = ctx.lab.hosts
-            peer_macs = {p: (macs[(p, t.name)], hosts[p].ip) for p in others}
-            flood_to = {str(t.group)} if t.effective_mode == "multicast" else {hosts[p].ip for p in others}
-            missing = missing_entries(parse_fdb(fdb.stdout), peer_macs, flood_to)
-            evidence = [ping_ev, fdb]
-            if missing:
-                return Outcome(False, "missing: " + ", ".join(missing), evidence)
-            return Outcome(True, f"{len(others)} peer MACs learned behind their underlay IPs", evidence)
-
-        return each(ctx, cases, one)
+    def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
+        t = ctx.tunnels[case.tunnel]  # type: ignore[index]
+        others = peers(t, case.host)
+        fdb = seen[(case.host, Probe(f"bridge fdb show dev {t.name}", stage=1))]
+        hosts = ctx.lab.hosts
+        peer_macs = {}
+        for p in others:
+            links, _ = host_links(ctx, seen, p)
+            peer_macs[p] = ((links or {}).get(t.name, {}).get("address"), hosts[p].ip)
+        flood = {hosts[p].ip: p for p in others} if t.effective_mode == "flood" else {}
+        flood_to = {str(t.group)} if t.effective_mode == "multicast" else set(flood)
+        missing = missing_entries(parse_fdb(fdb.stdout), peer_macs, flood_to)
+        findings = [MissingFlood(flood[m.rsplit(" ", 1)[1]], m.rsplit(" ", 1)[1]) for m in missing
+                    if m.startswith("default entry") and m.rsplit(" ", 1)[1] in flood]
+        ping = seen[(case.host, peers_probe(ctx, case.host))]
+        quiet = "\n".join(line for line in ping.output.splitlines() if " is alive" not in line)
+        evidence = [ping.brief(quiet or "(every peer replied)", fping_label(ping)), fdb]
+        if missing:
+            return Outcome(False, "missing: " + ", ".join(missing), evidence, findings=findings)
+        return Outcome(True, f"{len(others)} peer MACs learned behind their underlay IPs", evidence)

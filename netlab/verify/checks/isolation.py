@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 
 from netlab.model import Lab, Tunnel
-from netlab.verify.checks.base import Case, PerCaseCheck, host_tunnels
-from netlab.verify.checks.ping import ping_many
-from netlab.verify.context import Context, Outcome, address
+from netlab.verify.checks.base import Case, Check, Seen, host_tunnels
+from netlab.verify.checks.ping import parse_fping, ping_probe
+from netlab.verify.context import Context, Outcome, Probe, address
 
 
 def isolation_pairs(lab: Lab) -> list[tuple[str, Tunnel, Tunnel]]:
@@ -24,7 +24,7 @@ def isolation_pairs(lab: Lab) -> list[tuple[str, Tunnel, Tunnel]]:
     return out
 
 
-class IsolationCheck(PerCaseCheck):
+class IsolationCheck(Check):
     name = "isolation"
     proves = "hosts on different VNIs cannot reach each other, even in the same subnet"
 
@@ -34,11 +34,19 @@ class IsolationCheck(PerCaseCheck):
             for h, mine, other in isolation_pairs(lab)
         ]
 
-    def judge(self, ctx: Context, case: Case, t: Tunnel) -> Outcome:
+    def targets(self, ctx: Context, case: Case) -> list[str]:
         other = ctx.tunnels[case.other_tunnel]  # type: ignore[index]
-        targets = [address(other, h) for h in other.endpoints]
-        alive, ev = ping_many(ctx, case.host, targets, expect_reply=False)
+        return [address(other, h) for h in other.endpoints]
+
+    def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
+        return [(case.host, ping_probe(ctx, self.targets(ctx, case), expect_reply=False))]
+
+    def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
+        targets = self.targets(ctx, case)
+        ev = seen[(case.host, self.probes(ctx, case)[0][1])]
+        alive = parse_fping(ev.output, targets)
         leaks = [a for a, ok in alive.items() if ok]
+        other = case.other_tunnel
         if leaks:
-            return Outcome(False, f"reaches {', '.join(leaks)} on {other.name}", [ev])
-        return Outcome(True, f"none of {other.name}'s {len(targets)} addresses reply", [ev])
+            return Outcome(False, f"reaches {', '.join(leaks)} on {other}", [ev])
+        return Outcome(True, f"none of {other}'s {len(targets)} addresses reply", [ev])

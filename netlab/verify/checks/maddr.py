@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from netlab.model import Lab, Tunnel
-from netlab.verify.checks.base import Case, PerCaseCheck, host_tunnels
-from netlab.verify.context import Context, Outcome
+from netlab.model import Lab
+from netlab.verify.checks.base import Case, Check, Seen, host_tunnels
+from netlab.verify.context import Context, Outcome, Probe
 
 
 def joined(maddr_output: str, group: str) -> bool:
@@ -15,7 +15,7 @@ def joined(maddr_output: str, group: str) -> bool:
     return re.search(rf"^\s*inet\s+{re.escape(group)}(?=\s|$)", maddr_output, re.MULTILINE) is not None
 
 
-class MaddrCheck(PerCaseCheck):
+class MaddrCheck(Check):
     name = "maddr"
     proves = "the underlay NIC has joined the VXLAN multicast group"
 
@@ -26,8 +26,15 @@ class MaddrCheck(PerCaseCheck):
             if t.effective_mode == "multicast"
         ]
 
-    def judge(self, ctx: Context, case: Case, t: Tunnel) -> Outcome:
+    def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
+        return [(case.host, Probe(f"ip maddr show dev {ctx.lab.underlay.interface}"))]
+
+    def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
+        t = ctx.tunnels[case.tunnel]  # type: ignore[index]
         dev = ctx.lab.underlay.interface
-        ev = ctx.sh(case.host, f"ip maddr show dev {dev}")
+        ev = seen[(case.host, self.probes(ctx, case)[0][1])]
         ok = joined(ev.stdout, str(t.group))
-        return Outcome(ok, f"{t.group} {'joined' if ok else 'not joined'} on {dev}", [ev])
+        inet = "\n".join(line for line in ev.output.splitlines() if "inet " in line or "does not" in line)
+        return Outcome(ok, f"{t.group} {'joined' if ok else 'not joined'} on {dev}",
+                       [ev.brief(inet or "(no IPv4 group joined)")],
+                       student=None if ok else f"the group is not joined on {dev}")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
-from netlab.model import Lab, Tunnel
-from netlab.verify.checks.base import Case, PerCaseCheck, first_peer_cases
-from netlab.verify.context import Context, Outcome, address
+from netlab.model import Lab
+from netlab.verify.checks.base import Case, Check, Seen, first_peer_cases
+from netlab.verify.checks.ping import peers_probe, peers_replied
+from netlab.verify.context import Context, Outcome, Probe, address
 
 ICMP_ECHO = 8
 IP_HEADERS = {4: 20, 6: 40}
@@ -22,22 +23,42 @@ def verdict(fits_rc: int, too_big_rc: int, mtu: int, headers: int) -> tuple[bool
     return False, f"a {mtu + 1}-byte packet passed: the MTU is larger than {mtu}"
 
 
-class MtuCheck(PerCaseCheck):
+def ping_gist(output: str) -> str:
+    """The lines of ping's output that say what happened (sent, received, errors)."""
+    keep = ("transmitted", "error", "too long", "frag needed", "unreachable", "bytes from")
+    return "\n".join(line for line in output.splitlines() if any(k in line for k in keep)) or output.strip()
+
+
+class MtuCheck(Check):
     name = "mtu"
     proves = "the largest unfragmented packet the tunnel MTU allows passes; one byte more does not"
 
     def cases(self, lab: Lab) -> list[Case]:
         return first_peer_cases(self.name, lab)
 
-    def judge(self, ctx: Context, case: Case, t: Tunnel) -> Outcome:
+    def _pings(self, ctx: Context, case: Case) -> tuple[Probe, Probe, int, int]:
+        t = ctx.tunnels[case.tunnel]  # type: ignore[index]
         target = address(t, case.peer)  # type: ignore[arg-type]
         mtu = t.effective_mtu(ctx.lab.underlay.mtu)
         headers = IP_HEADERS[t.kind.endpoint_family] + ICMP_ECHO
         fits = mtu - headers
         wait = max(1, round(ctx.reply_timeout * 3))  # this one should get an answer
         refused = max(1, math.ceil(ctx.reply_timeout))  # ping's deadline (-w) takes whole seconds
-        ok = ctx.sh(case.host, f"ping -c 1 -W {wait} -w {wait} -M do -s {fits} {target}", budget=wait)
-        big = ctx.sh(case.host, f"ping -c 1 -W {ctx.reply_timeout} -w {refused} -M do -s {fits + 1} {target}",
-                     budget=refused)
+        ok = Probe(f"ping -c 1 -W {wait} -w {wait} -M do -s {fits} {target}", wait)
+        big = Probe(f"ping -c 1 -W {ctx.reply_timeout} -w {refused} -M do -s {fits + 1} {target}", refused)
+        return ok, big, mtu, headers
+
+    def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
+        ok, big, _, _ = self._pings(ctx, case)
+        return [(case.host, peers_probe(ctx, case.host)), (case.host, ok), (case.host, big)]
+
+    def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
+        ok_probe, big_probe, mtu, headers = self._pings(ctx, case)
+        ok, big = seen[(case.host, ok_probe)], seen[(case.host, big_probe)]
         passed, summary = verdict(ok.rc, big.rc, mtu, headers)
-        return Outcome(passed, summary, [ok, big])
+        target = address(ctx.tunnels[case.tunnel], case.peer)  # type: ignore[index,arg-type]
+        alive, _, _ = peers_replied(ctx, seen, case.host)
+        if not passed and ok.rc != 0 and not alive.get(target, False):
+            # Nothing gets through at all: that is not the MTU's doing (the ping check says why).
+            summary = f"{target} does not answer even a small ping (see ping): the MTU cannot be measured"
+        return Outcome(passed, summary, [ok.brief(ping_gist(ok.output)), big.brief(ping_gist(big.output))])

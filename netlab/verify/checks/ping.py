@@ -5,21 +5,22 @@ from __future__ import annotations
 import math
 
 from netlab.model import Lab
-from netlab.verify.checks.base import Case, Check, by_host, host_tunnels, peers
-from netlab.verify.context import Context, Evidence, Outcome, address
+from netlab.verify.checks.base import Case, Check, Seen, host_tunnels, peers
+from netlab.verify.context import Context, Evidence, Outcome, Probe, address
 
 # fping when present (one process for all targets), else one bounded ping per target.
 PING_SCRIPT = (
-    "if command -v fping >/dev/null 2>&1; then fping -i 1 -r {retries} -t {timeout_ms} -e {targets} 2>&1; "
+    "if command -v fping >/dev/null 2>&1; then fping -i {interval} -r {retries} -t {timeout_ms} -e {targets} 2>&1; "
     "else for a in {targets}; do if ping -c 1 -W {wait} -w {wait} $a >/dev/null 2>&1; "
     "then echo \"$a is alive\"; else echo \"$a is unreachable\"; fi; done; fi"
 )
 FPING_BACKOFF = 1.5  # fping's default: each retry waits this much longer than the one before
 
 
-def ping_budget(targets: int, retries: int, timeout_ms: int, wait: int) -> float:
+def ping_budget(targets: int, retries: int, timeout_ms: int, wait: int, interval_ms: int = 1) -> float:
     """Seconds PING_SCRIPT takes at most by its own bounds (fping's retries, or ping's -w)."""
-    fping = sum(timeout_ms * FPING_BACKOFF**k for k in range(retries + 1)) / 1000 + targets * (retries + 1) / 1000
+    fping = (sum(timeout_ms * FPING_BACKOFF**k for k in range(retries + 1)) / 1000
+             + targets * (retries + 1) * interval_ms / 1000)
     return max(fping, targets * wait)
 
 
@@ -36,16 +37,64 @@ def parse_fping(output: str, targets: list[str]) -> dict[str, bool]:
     return alive
 
 
-def ping_many(ctx: Context, host: str, targets: list[str], expect_reply: bool = True) -> tuple[
-    dict[str, bool], Evidence
-]:
-    """Ping every target once from host (fping when present); {target: replied}."""
+def fping_lines(output: str) -> dict[str, str]:
+    """{target: fping's lines about it} (what a report shows by default)."""
+    out: dict[str, str] = {}
+    for line in output.splitlines():
+        first = line.split(maxsplit=1)[:1]
+        if first:
+            out[first[0]] = out[first[0]] + "\n" + line if first[0] in out else line
+    return out
+
+
+def fping_label(ev: Evidence) -> str:
+    """The fping command of PING_SCRIPT, without the fallback for hosts that lack fping."""
+    return ev.command.split("; then ", 1)[-1].split(" 2>&1;", 1)[0]
+
+
+def interval_ms(ctx: Context) -> int:
+    """Milliseconds between fping's packets. Every host pings all its peers at once: in a big
+    lab each first packet needs an ARP that the tunnel floods to every peer (n² ARPs on the
+    wire, n³ copies on a flood tunnel). Spacing the packets keeps that burst within what the
+    kernel queues (unres_qlen, the backlog) instead of dropping it."""
+    hosts = len(ctx.lab.hosts)
+    return 1 if hosts <= 16 else min(10, math.ceil(hosts / 16))
+
+
+def ping_probe(ctx: Context, targets: list[str], expect_reply: bool = True) -> Probe:
+    """Ping every target once (fping when present)."""
     patience = int(ctx.reply_timeout * 1000)
     retries, timeout_ms = (2, max(500, patience)) if expect_reply else (0, patience)
     wait = max(1, math.ceil(timeout_ms / 1000))
-    script = PING_SCRIPT.format(retries=retries, timeout_ms=timeout_ms, wait=wait, targets=" ".join(targets))
-    ev = ctx.sh(host, script, budget=ping_budget(len(targets), retries, timeout_ms, wait))
-    return parse_fping(ev.output, targets), ev
+    gap = interval_ms(ctx)
+    script = PING_SCRIPT.format(interval=gap, retries=retries, timeout_ms=timeout_ms, wait=wait,
+                                targets=" ".join(targets))
+    return Probe(script, ping_budget(len(targets), retries, timeout_ms, wait, gap))
+
+
+def peer_targets(ctx: Context, host: str) -> list[str]:
+    """The tunnel address of every peer of host, on all its tunnels."""
+    return sorted({address(t, p) for t in ctx.lab.tunnels_of(host) for p in peers(t, host)})
+
+
+def peers_probe(ctx: Context, host: str) -> Probe:
+    """The one fping from host to all its peers (ping, fdb and mtu share it)."""
+    known, probe = ctx.recall(("peers_probe", host))
+    if not known:
+        probe = ping_probe(ctx, peer_targets(ctx, host))
+        ctx.remember(("peers_probe", host), probe)
+    return probe  # type: ignore[no-any-return]
+
+
+def peers_replied(ctx: Context, seen: Seen, host: str) -> tuple[dict[str, bool], Evidence, dict[str, str]]:
+    """{peer address: replied} from host's fping to all its peers, its evidence, and its lines
+    per target (parsed once per host)."""
+    ev = seen[(host, peers_probe(ctx, host))]
+    known, parsed = ctx.recall(("peers_alive", host))
+    if not known:
+        parsed = (parse_fping(ev.output, peer_targets(ctx, host)), fping_lines(ev.output))
+        ctx.remember(("peers_alive", host), parsed)
+    return parsed[0], ev, parsed[1]
 
 
 class PingCheck(Check):
@@ -59,19 +108,12 @@ class PingCheck(Check):
             for peer in peers(t, host)
         ]
 
-    def run(self, ctx: Context, cases: list[Case]) -> dict[Case, Outcome]:
-        tunnels = ctx.tunnels
+    def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
+        return [(case.host, peers_probe(ctx, case.host))]
 
-        def from_host(item: tuple[str, list[Case]]) -> dict[Case, Outcome]:
-            host, mine = item
-            targets = {c: address(tunnels[c.tunnel], c.peer) for c in mine}  # type: ignore[index,arg-type]
-            alive, ev = ping_many(ctx, host, sorted(set(targets.values())))
-            return {
-                c: Outcome(alive[a], f"{a} {'replies' if alive[a] else 'does not reply'}", [ev])
-                for c, a in targets.items()
-            }
-
-        results: dict[Case, Outcome] = {}
-        for part in ctx.parallel(from_host, by_host(cases).items()):
-            results.update(part)
-        return results
+    def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
+        target = address(ctx.tunnels[case.tunnel], case.peer)  # type: ignore[index,arg-type]
+        alive, ev, lines = peers_replied(ctx, seen, case.host)
+        ok = alive.get(target, False)
+        return Outcome(ok, f"{target} {'replies' if ok else 'does not reply'}",
+                       [ev.brief(lines.get(target, "(fping said nothing about it)"), fping_label(ev))])

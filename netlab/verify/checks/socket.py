@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from netlab.model import Lab, Tunnel
-from netlab.verify.checks.base import Case, PerCaseCheck, host_tunnels
-from netlab.verify.context import Context, Outcome
+from netlab.model import Lab
+from netlab.verify.checks.base import Case, Check, Seen, host_tunnels
+from netlab.verify.context import Context, Outcome, Probe
 
 
 def listening(ss_output: str, port: int) -> bool:
@@ -16,7 +16,7 @@ def listening(ss_output: str, port: int) -> bool:
     return bool(local & {f"0.0.0.0:{port}", f"*:{port}", f"[::]:{port}"})
 
 
-class SocketCheck(PerCaseCheck):
+class SocketCheck(Check):
     name = "socket"
     proves = "a UDP socket listens on the tunnel's port"
 
@@ -27,8 +27,13 @@ class SocketCheck(PerCaseCheck):
             if t.kind.is_udp
         ]
 
-    def judge(self, ctx: Context, case: Case, t: Tunnel) -> Outcome:
-        port = t.effective_dstport
-        ev = ctx.sh(case.host, f"ss -Hlun sport = :{port}")
+    def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
+        port = ctx.tunnels[case.tunnel].effective_dstport  # type: ignore[index]
+        return [(case.host, Probe(f"ss -Hlun sport = :{port}"))]
+
+    def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
+        port = ctx.tunnels[case.tunnel].effective_dstport  # type: ignore[index]
+        ev = seen[(case.host, self.probes(ctx, case)[0][1])]
         ok = listening(ev.stdout, port)  # type: ignore[arg-type]
-        return Outcome(ok, f"udp/{port} {'listening' if ok else 'not listening'}", [ev])
+        return Outcome(ok, f"udp/{port} {'listening' if ok else 'not listening'}", [ev],
+                       student=None if ok else "nothing listens on the tunnel's UDP port")

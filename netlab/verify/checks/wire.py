@@ -13,8 +13,8 @@ import re
 import shlex
 
 from netlab.model import Lab, Tunnel
-from netlab.verify.checks.base import Case, PerCaseCheck, first_peer_cases
-from netlab.verify.context import Context, Outcome, address
+from netlab.verify.checks.base import Case, Check, Seen, first_peer_cases
+from netlab.verify.context import Context, Outcome, Probe, address
 
 # The capture file is removed however the script ends (also when `timeout` stops it).
 WIRE_SCRIPT = """d=$(mktemp -d) || exit 1; tp=
@@ -86,18 +86,29 @@ def judge_capture(output: str, expect: list[str], inner: str | None, what: str, 
     return False, f"packets seen, but without {' / '.join([*expect, *([inner] if inner else [])])}"
 
 
-class WireCheck(PerCaseCheck):
+class WireCheck(Check):
     name = "wire"
     proves = "a capture on the underlay during a ping shows the encapsulation"
 
     def cases(self, lab: Lab) -> list[Case]:
         return first_peer_cases(self.name, lab)
 
-    def judge(self, ctx: Context, case: Case, t: Tunnel) -> Outcome:
-        options, bpf, expect, inner = expectations(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
+    def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
+        t = ctx.tunnels[case.tunnel]  # type: ignore[index]
+        options, bpf, _, _ = expectations(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
         target = address(t, case.peer)  # type: ignore[arg-type]
         wait = max(2, math.ceil(ctx.reply_timeout * 3))
         cmd = wire_script(ctx.lab.underlay.interface, options, bpf, target, wait)
-        ev = ctx.sh(case.host, cmd, budget=wait + SCRIPT_OVERHEAD)
+        return [(case.host, Probe(cmd, wait + SCRIPT_OVERHEAD))]
+
+    def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
+        t = ctx.tunnels[case.tunnel]  # type: ignore[index]
+        _, _, expect, inner = expectations(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
+        ev = seen[(case.host, self.probes(ctx, case)[0][1])]
         passed, summary = judge_capture(ev.stdout, expect, inner, t.type, case.host)
-        return Outcome(passed, summary, [ev])
+        seen_packets = packets(ev.stdout)
+        excerpt = "\n".join(seen_packets[:3]) if seen_packets else ev.output.strip()[-400:]
+        options, bpf, _, _ = expectations(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
+        label = (f"tcpdump -n -i {ctx.lab.underlay.interface} {' '.join([*options, repr(bpf)])} during "
+                 f"ping -c 3 {address(t, case.peer)}   (the script: -v)")  # type: ignore[arg-type]
+        return Outcome(passed, summary, [ev.brief(excerpt, label)])
