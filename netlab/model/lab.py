@@ -278,6 +278,10 @@ class Tunnel(Strict):
     mtu: Mtu | None = Field(
         default=None, description="tunnel MTU; default: underlay MTU minus encapsulation"
     )
+    ipv6: bool = Field(
+        default=True, description="false: the device gets no IPv6 link-local address (addrgenmode none), so "
+        "no router solicitations or MLD reports cross the tunnel; `bridge fdb` then lists a peer only "
+        "after traffic to it (the FDB lesson)")
     endpoints: dict[HostName, InterfaceAddress] = Field(
         description="host name -> the host's address on this tunnel, with prefix length"
     )

@@ -57,6 +57,8 @@ def _tunnel(lab: Lab, i: int, t: Tunnel, unchecked_hosts: Collection[str]) -> It
     if not kind.has_group and t.group is not None:
         yield LabIssue(f"{p}.group", f"{t.type} has no multicast group; group is for {types_with('has_group')}")
     yield from kind.rules(lab, p, t)
+    if not t.ipv6 and kind.endpoint_family == 6:
+        yield LabIssue(f"{p}.ipv6", f"{t.type} carries IPv6: it cannot be IPv4-only (remove ipv6: false)")
 
     count = len(t.endpoints)
     if t.effective_mode == "p2p" and count != 2:

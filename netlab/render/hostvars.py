@@ -39,6 +39,7 @@ def tunnel_vars(lab: Lab, host: str, tunnel: Tunnel) -> dict[str, Any]:
         # hold, instead of pointing at the random MAC the device had before.
         "mac": stable_mac(lab.name, host, tunnel.name) if tunnel.kind.carries == "ethernet" else None,
         "family": iface.version,
+        "ipv6": tunnel.ipv6,
         "mtu": tunnel.mtu,
         "effective_mtu": tunnel.effective_mtu(lab.underlay.mtu),
         "overhead": tunnel.overhead,

@@ -134,6 +134,8 @@ class TunnelType:
                 problems.append(f"{key} is {actual}, lab says {sorted(allowed)[0]}")
         if "UP" not in link.get("flags", []):
             problems.append("the device is down")
+        if not t.ipv6 and link.get("inet6_addr_gen_mode") not in (None, "none"):
+            problems.append(f"addrgenmode is {link.get('inet6_addr_gen_mode')}, lab says none (IPv4 only)")
         mtu = t.effective_mtu(lab.underlay.mtu)
         if link.get("mtu") != mtu:
             problems.append(f"mtu is {link.get('mtu')}, expected {mtu}")
