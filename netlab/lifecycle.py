@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from netlab import catalog
 from netlab.configure import configure
@@ -82,11 +83,17 @@ def open_lab(ref: str, requested: str | None = None, *, must_be_up: bool = False
 
 
 def up(session: Session, progress: Progress, via: str = "default", box: str | None = None,
-       overlay: bool = True) -> list[str] | None:
+       overlay: bool = True, inventory: str | None = None) -> list[str] | None:
     """Make the running lab equal to the lab file; returns what changed (None: not known).
     `overlay=False` (exercise mode): machines, underlay and routers only; the tunnels are for the
     students to build, and a later `up` leaves what they built alone."""
     provider, lab = session.provider, session.lab
+    if inventory is not None:
+        path = Path(inventory).resolve()
+        if not path.is_file():
+            raise NetlabError(f"--inventory {inventory}: no such file", hint="an Ansible inventory (YAML or INI) "
+                              "naming the lab's hosts")
+        inventory = str(path)
     # Refuse before the state records anything: a lab that cannot run leaves nothing behind.
     available = provider.availability(lab)
     if not available.ok:
@@ -96,6 +103,8 @@ def up(session: Session, progress: Progress, via: str = "default", box: str | No
         provider.state.set(model=lab.model_dump(mode="json"), phase="creating")
         if box:
             provider.state.set(box=box)
+        if inventory:
+            provider.state.set(inventory=inventory)
         provider.create(progress)
         provider.state.set(phase="configuring")
         changes = configure(provider, progress, via=via, overlay=overlay)

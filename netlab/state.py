@@ -55,6 +55,7 @@ class StateRecord(BaseModel):
     faults: list[dict[str, str]] = Field(default_factory=list)  # netlab break: fault, host, tunnel
     since: str = ""  # when the lab was first brought up (ISO 8601, UTC)
     box: str | None = None  # --box given to up (Vagrant providers)
+    inventory: str | None = None  # --inventory given to up (provider ssh: the machines to use)
     model: dict[str, Any] | None = None  # the lab as it was brought up (down works without the file)
     resources: list[Resource] = Field(default_factory=list)
     # What the provider keeps about its machines (qemu: image, wire, SSH ports).

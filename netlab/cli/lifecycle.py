@@ -22,6 +22,8 @@ def up(
                                              "students build the tunnels (netlab verify grades them)")] = False,
     name: Annotated[str | None, typer.Option("--name", help="run the lab under another name (one per "
                                              "student); every other command then takes that name")] = None,
+    inventory: Annotated[str | None, typer.Option("--inventory", help="provider ssh: an Ansible inventory naming "
+                                                  "the existing machines that are the lab's hosts")] = None,
 ) -> None:
     """Create the lab's machines and wires, and configure the overlay.
 
@@ -44,7 +46,7 @@ def up(
                 status.update(escape(f"{session.lab.name}: {message}"))
                 err.print(f"  {message}", style="dim", highlight=False, markup=False)
 
-            changes = do_up(session, progress, via=via, box=box, overlay=not no_overlay)
+            changes = do_up(session, progress, via=via, box=box, overlay=not no_overlay, inventory=inventory)
     except NetlabError as exc:
         fail(exc)
     if changes == []:
