@@ -1,4 +1,4 @@
-"""Proving a lab works, and what this machine can run: verify, doctor."""
+"""Proving a lab works: verify."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from netlab.cli.app import LabArg, ProviderOpt, app, fail, open_session, out
 from netlab.errors import NetlabError
@@ -74,16 +73,3 @@ def verify(
                 fail(NetlabError(f"cannot write --junit-xml {junit_xml}: {exc.strerror}",
                                  hint="give --junit-xml a file in a directory you can write"))
     raise typer.Exit(0 if result.passed and note is None else 1)
-
-
-@app.command()
-def doctor() -> None:
-    """Which providers work on this machine, and what each is missing."""
-    from netlab.doctor import diagnose
-
-    table = Table(title="netlab providers on this machine")
-    for col in ("provider", "works", "why", "fix"):
-        table.add_column(col)
-    for name, avail in diagnose():
-        table.add_row(name, "[green]yes[/]" if avail.ok else "[red]no[/]", escape(avail.reason), escape(avail.fix))
-    out.print(table)
