@@ -65,6 +65,9 @@ def test_student_instances_run_side_by_side_and_ls_lists_them() -> None:
         for student in students:
             assert len(netlab_namespaces(student)) == 4
             assert netlab("verify", student).returncode == 0
+        # Every host has its own hostname: a shell on boxA says boxA.
+        assert netlab("exec", "alice", "boxA", "--", "hostname").stdout.strip() == "boxA"
+        assert netlab("exec", "bob", "boxC", "--", "hostname").stdout.strip() == "boxC"
         # Break alice's lab only: bob's still passes.
         assert netlab("exec", "alice", "boxB", "--", "ip", "link", "del", "vxlan0").returncode == 0
         assert netlab("verify", "alice").returncode == 1

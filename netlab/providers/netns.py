@@ -274,7 +274,10 @@ class NetnsProvider(Provider):
     def host_argv(self, host: str, command: list[str], interactive: bool = False) -> list[str]:
         if shutil.which("ip") is None:
             raise ToolMissing("ip", "iproute2", "enter network namespaces")
-        return ["ip", "netns", "exec", self.ns(host), *command]
+        # Each command gets a UTS namespace of its own named after the host: a shell on boxA says
+        # boxA (a network namespace has no hostname of its own), and nothing is left to clean up.
+        named = ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', host]
+        return ["ip", "netns", "exec", self.ns(host), *named, *command]
 
     def batch_argv(self, host: str, tool: str, *options: str) -> list[str]:
         # `ip -n` enters the namespace without `ip netns exec`'s remount of /sys.
