@@ -153,7 +153,7 @@ def test_wrong_type_remote_mtu_state_and_address() -> None:
     assert "remote is 192.168.50.99, lab says 192.168.50.23" in problems
     assert "the device is down" in problems
     assert "mtu is 1500, expected 1480" in problems
-    assert problems[-1].startswith("address is fe80::") and problems[-1].endswith("lab says 10.0.3.1/30")
+    assert problems[-1] == "address is none, lab says 10.0.3.1/30"
 
 
 def test_the_lower_device_beside_info_data_counts() -> None:

@@ -109,6 +109,9 @@ def address_problem(lab: Lab, host: str, t: Tunnel, want: str, has: str) -> Prob
     """The lab's address is not on the device: another mask, another endpoint's, or another."""
     wanted = ipaddress.ip_interface(want)
     found = [ipaddress.ip_interface(a) for a in has.split(", ") if a != "none"]
+    # The kernel's own IPv6 link-local address is not one a student set.
+    found = [a for a in found if a.version == wanted.version and not a.ip.is_link_local]
+    has = ", ".join(map(str, found)) or "none"
     same_ip = next((a for a in found if a.ip == wanted.ip), None)
     if same_ip is not None:
         return Problem("mask", f"/{same_ip.network.prefixlen}", f"/{wanted.network.prefixlen}",
