@@ -139,6 +139,7 @@ class NetnsProvider(Provider):
     # -- lifecycle -------------------------------------------------------------------------------
     def create(self, progress: Progress) -> None:
         self._ensure_neighbour_capacity(progress)
+        self._ensure_backlog(progress)
         present = existing_namespaces()
         wanted = self._all_namespaces()
         missing = [n for n in wanted if n not in present]
@@ -164,6 +165,22 @@ class NetnsProvider(Provider):
         hosts = len(self.lab.hosts)
         overlay = sum(len(t.endpoints) * (len(t.endpoints) - 1) for t in self.lab.tunnels)
         return hosts * (hosts - 1) + overlay
+
+    def _ensure_backlog(self, progress: Progress) -> None:
+        # Every namespace's packets pass one per-CPU backlog. The first ping sweep of a big flood
+        # lab floods ARP to every peer (about n^3/2 copies at n hosts): past the default 1000 the
+        # kernel drops them and the first verify after `up` fails. Raise it (never lower it).
+        hosts = len(self.lab.hosts)
+        path = Path("/proc/sys/net/core/netdev_max_backlog")
+        try:
+            current = int(path.read_text())
+        except (OSError, ValueError):
+            return
+        target = 1 << max(0, 3 * hosts * hosts - 1).bit_length()
+        if target > current and hosts > 16:
+            progress(f"raising net.core.netdev_max_backlog from {current} to {target}: this lab floods "
+                     f"ARP across {hosts} hosts")
+            path.write_text(str(target))
 
     def _ensure_neighbour_capacity(self, progress: Progress) -> None:
         # The kernel's ARP table is shared by all namespaces; past gc_thresh3 entries it refuses
