@@ -32,11 +32,18 @@ def pid_alive(pid: int, marker: str) -> bool:
 
 
 def _running(procs: list[psutil.Process]) -> list[psutil.Process]:
+    """Those of `procs` still running; an exited child of ours is reaped on the way."""
     running = []
     for proc in procs:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
-            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+            if not proc.is_running():
+                continue
+            if proc.status() != psutil.STATUS_ZOMBIE:
                 running.append(proc)
+                continue
+            # Exited: reap it if it is our child (another parent's zombie is that parent's job).
+            with contextlib.suppress(psutil.TimeoutExpired, ChildProcessError):
+                proc.wait(timeout=0)
     return running
 
 
