@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +30,31 @@ def netlab_namespaces(lab: str | None = None) -> list[str]:
     names = [line.split()[0] for line in out.splitlines() if line.strip()]
     prefix = f"netlab.{lab}." if lab else "netlab."
     return [n for n in names if n.startswith(prefix)]
+
+
+def vxlan_lab(name: str, hosts: int, mode: str = "multicast", vni: int = 7) -> dict[str, Any]:
+    """A generated one-segment lab: `hosts` VTEPs on one VXLAN tunnel (multicast or flood)."""
+    names = [f"h{i}" for i in range(hosts)]
+
+    def address(prefix: str, i: int) -> str:
+        return f"{prefix}.{(i + 10) // 250}.{(i + 10) % 250 + 1}"
+
+    tunnel: dict[str, Any] = {"name": "vxlan0", "type": "vxlan", "vni": vni, "mode": mode,
+                              "endpoints": {h: address("10.78", i) + "/16" for i, h in enumerate(names)}}
+    if mode == "multicast":
+        tunnel.update(group="239.255.7.7", ttl=5)
+    return {
+        "name": name,
+        "underlay": {"name": "wire", "subnet": "10.77.0.0/16"},
+        "hosts": {h: {"ip": address("10.77", i)} for i, h in enumerate(names)},
+        "tunnels": [tunnel],
+    }
+
+
+def write_lab(directory: Path, lab: dict[str, Any]) -> Path:
+    path = directory / f"{lab['name']}.yml"
+    path.write_text(json.dumps(lab))
+    return path
 
 
 needs_root = pytest.mark.skipif(

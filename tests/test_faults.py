@@ -3,7 +3,6 @@ always end clean or converged. netns for many trials, qemu once (slow)."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -16,24 +15,10 @@ import pytest
 
 from netlab.state import LabState
 
-from .conftest import needs_root, netlab_namespaces
+from .conftest import needs_root, netlab_namespaces, vxlan_lab, write_lab
 
 NETLAB = [sys.executable, "-m", "netlab"]
 TRIALS = 12
-
-
-def lab_file(tmp_path: Path, name: str, hosts: int) -> Path:
-    names = [f"h{i}" for i in range(hosts)]
-    lab = {
-        "name": name,
-        "underlay": {"name": "wire", "subnet": "10.66.0.0/16"},
-        "hosts": {h: {"ip": f"10.66.0.{i + 10}"} for i, h in enumerate(names)},
-        "tunnels": [{"name": "vxlan0", "type": "vxlan", "vni": 9, "mode": "flood",
-                     "endpoints": {h: f"10.67.0.{i + 10}/16" for i, h in enumerate(names)}}],
-    }
-    path = tmp_path / f"{name}.yml"
-    path.write_text(json.dumps(lab))
-    return path
 
 
 def killed_after(argv: list[str], delay: float) -> int:
@@ -57,7 +42,7 @@ def netlab(*args: str) -> subprocess.CompletedProcess[str]:
 def test_killing_up_and_down_at_random_points_always_ends_clean_or_converged(tmp_path: Path) -> None:
     seed = int(os.environ.get("NETLAB_FAULT_SEED", time.time()))
     rng = random.Random(seed)
-    path = lab_file(tmp_path, "faults", 24)
+    path = write_lab(tmp_path, vxlan_lab("faults", 24, mode="flood", vni=9))
     # How long a whole up takes here, so the kills fall inside it.
     started = time.monotonic()
     assert netlab("up", str(path)).returncode == 0

@@ -23,7 +23,7 @@ from netlab.providers.netns import NetnsProvider, kernel_tunnel_types
 from netlab.state import LabState
 from netlab.verify.runner import run_verify
 
-from .conftest import needs_root, netlab_namespaces
+from .conftest import needs_root, netlab_namespaces, vxlan_lab, write_lab
 
 pytestmark = [needs_root, pytest.mark.root]
 
@@ -145,24 +145,10 @@ def test_up_twice_converges_and_down_removes_everything() -> None:
     assert not LabState("lab10").exists
 
 
-def big_lab_file(tmp_path: Path, name: str, hosts: int) -> Path:
-    """A multicast VXLAN lab with many hosts: its `up` takes long enough to be cut short."""
-    names = [f"h{i}" for i in range(hosts)]
-    lab = {
-        "name": name,
-        "underlay": {"name": "wire", "subnet": "10.77.0.0/16"},
-        "hosts": {h: {"ip": f"10.77.0.{i + 10}"} for i, h in enumerate(names)},
-        "tunnels": [{"name": "vxlan0", "type": "vxlan", "vni": 7, "group": "239.255.7.7", "ttl": 5,
-                     "endpoints": {h: f"10.78.0.{i + 10}/16" for i, h in enumerate(names)}}],
-    }
-    path = tmp_path / f"{name}.yml"
-    path.write_text(json.dumps(lab))
-    return path
-
-
 def test_down_after_an_interrupted_up(tmp_path: Path) -> None:
     """A `netlab up` killed before it finishes leaves recorded namespaces; `down` removes them all."""
-    path = big_lab_file(tmp_path, "cut", 48)
+    # Many hosts: `up` takes long enough to be cut short.
+    path = write_lab(tmp_path, vxlan_lab("cut", 48))
     env = {**os.environ}
     proc = subprocess.Popen([*NETLAB, "up", str(path), "--provider", "netns"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -19,7 +19,7 @@ from netlab.model import validate_lab
 from netlab.render.hostvars import host_vars
 from netlab.state import LabState
 
-from .conftest import needs_root, netlab_namespaces
+from .conftest import needs_root, netlab_namespaces, vxlan_lab
 
 NETLAB = [sys.executable, "-m", "netlab"]
 LAB9 = catalog.resolve("lab9")
@@ -163,20 +163,9 @@ def test_user_text_is_printed_literally(tmp_path: Path) -> None:
 
 
 # -- render grows linearly --------------------------------------------------------------------------
-def multicast_lab(hosts: int) -> object:
-    names = [f"h{i}" for i in range(hosts)]
-    return validate_lab({
-        "name": "big", "underlay": {"name": "w", "subnet": "10.0.0.0/16"},
-        "hosts": {h: {"ip": f"10.0.{(i + 10) // 250}.{(i + 10) % 250 + 1}"} for i, h in enumerate(names)},
-        "tunnels": [{"name": "vxlan0", "type": "vxlan", "vni": 7, "group": "239.1.1.1",
-                     "endpoints": {h: f"10.1.{(i + 10) // 250}.{(i + 10) % 250 + 1}/16"
-                                   for i, h in enumerate(names)}}],
-    }, "big.yml")
-
-
 def test_a_multicast_hosts_variables_do_not_grow_with_the_lab() -> None:
-    small = yaml.safe_dump(host_vars(multicast_lab(10), "h0"))
-    big = yaml.safe_dump(host_vars(multicast_lab(1000), "h0"))
+    small = yaml.safe_dump(host_vars(validate_lab(vxlan_lab("big", 10), "big.yml"), "h0"))
+    big = yaml.safe_dump(host_vars(validate_lab(vxlan_lab("big", 1000), "big.yml"), "h0"))
     assert len(big) == len(small)
 
 
