@@ -9,7 +9,7 @@ import sys
 
 # Each module registers its commands; imported in the order `netlab --help` lists them.
 # isort: off
-from netlab.cli import labs, lifecycle, hosts, checks, machine, teaching  # noqa: F401
+from netlab.cli import labs, lifecycle, hosts, checks, machine, teaching, inventory  # noqa: F401
 # isort: on
 from netlab.cli.app import app, err
 from netlab.errors import NetlabError

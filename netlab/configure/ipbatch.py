@@ -50,7 +50,7 @@ def configure_host(provider: Provider, host: str, prune: bool = True) -> list[st
     wanted = {"lo", lab.underlay.interface, *(t.name for t in lab.tunnels_of(host))}
     # Only virtual devices go (they have a kind): a VM's own NICs are never touched.
     extra = [name for name in sorted(set(links) - wanted) if (links[name].get("linkinfo") or {}).get("info_kind")]
-    for name in extra if prune else []:
+    for name in extra if prune and provider.owns_machines else []:
         commands.append(f"ip link del {name}")
         changes.append(f"{host}: removed {name} (not in the lab)")
     script = host_script(lab, host)
@@ -59,7 +59,8 @@ def configure_host(provider: Provider, host: str, prune: bool = True) -> list[st
     fresh = underlay is None or not _global_addresses(underlay)  # a host netlab has not configured yet
     if why:
         if not fresh:
-            commands.append(f"ip addr flush dev {lab.underlay.interface} scope global")
+            if provider.owns_machines:  # an existing machine's (ssh) other addresses stay
+                commands.append(f"ip addr flush dev {lab.underlay.interface} scope global")
             changes.append(f"{host}: underlay {lab.underlay.interface} set ({'; '.join(why)})")
         commands += command_lines(script.underlay)
     else:

@@ -9,7 +9,7 @@ from netlab.model import Lab
 from netlab.providers.base import Availability, Provider
 from netlab.settings import settings
 
-PROVIDER_NAMES = ("virtualbox", "libvirt", "qemu", "netns")
+PROVIDER_NAMES = ("virtualbox", "libvirt", "qemu", "netns", "ssh")
 
 
 # Provider classes by name, imported only when used (each pulls in its own tools).
@@ -18,8 +18,9 @@ _CLASSES = {
     "qemu": ("netlab.providers.qemu", "QemuProvider"),
     "virtualbox": ("netlab.providers.vagrant", "VirtualboxProvider"),
     "libvirt": ("netlab.providers.vagrant", "LibvirtProvider"),
+    "ssh": ("netlab.providers.ssh", "SshProvider"),
 }
-# The order in which a provider is picked when none is asked for (libvirt only on request).
+# The order in which a provider is picked when none is asked for (libvirt and ssh only on request).
 DEFAULT_ORDER = ("virtualbox", "netns", "qemu")
 
 

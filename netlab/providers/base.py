@@ -58,6 +58,9 @@ class Provider(ABC):
     reply_timeout: ClassVar[float] = 2.0
     # How many commands verify may run on this provider's hosts at once.
     max_parallel_commands: ClassVar[int] = 8
+    # Whether netlab made the machines (False for ssh: existing machines, whose other devices
+    # and addresses are not netlab's to remove).
+    owns_machines: ClassVar[bool] = True
 
     def __init__(self, lab: Lab, state: LabState) -> None:
         self.lab = lab

@@ -61,9 +61,9 @@ def inventory(lab: Lab, opts: RenderOptions) -> dict[str, Any]:
 
 def render(lab: Lab, outdir: Path, opts: RenderOptions) -> list[Path]:
     """Write everything into `outdir`, atomically: on any failure nothing is left behind."""
-    if opts.provider not in ("virtualbox", "libvirt", "qemu", "netns"):
+    if opts.provider not in ("virtualbox", "libvirt", "qemu", "netns", "ssh"):
         raise NetlabError(
-            f"unknown provider {opts.provider!r}", hint="use virtualbox, libvirt, qemu or netns"
+            f"unknown provider {opts.provider!r}", hint="use virtualbox, libvirt, qemu, netns or ssh"
         )
     if outdir.exists() and not outdir.is_dir():
         raise NetlabError(f"{outdir} exists and is not a directory", hint="give -o a directory")

@@ -1,0 +1,93 @@
+"""`netlab inventory LAB`: an Ansible inventory of a running lab, for plain `ansible-playbook -i FILE`.
+
+Each machine gets the variables Ansible needs to reach it on the lab's provider (address, port,
+user, key, connection) and nothing of the lab model beyond that; every path in it is absolute, so
+it works from any directory. The same file is what `netlab up LAB --provider ssh --inventory
+FILE` reads: a lab brought up on one provider can be configured as a set of existing machines.
+
+- qemu: 127.0.0.1 and the VM's forwarded port, root, the lab's key and its ssh_config (-F).
+- virtualbox, libvirt: the lab's `vagrant ssh-config` output (-F), sudo for a non-root login.
+- netns: netlab's own connection plugin `netns`; Ansible finds it in
+  ~/.ansible/plugins/connection/, where `install_connection_plugin` copies it.
+- ssh: the lab's ssh_config, which maps each host name to its machine.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from netlab.errors import NetlabError
+from netlab.package_data import connection_plugins_dir
+from netlab.providers.base import Provider
+
+
+def reach_vars(provider: Provider, machine: str) -> dict[str, Any]:
+    """The variables that tell Ansible how to reach `machine` (ansible_* only)."""
+    connection = {k: v for k, v in provider.ansible_connection(machine).items() if k.startswith("ansible_")}
+    if connection.get("ansible_connection"):
+        return connection
+    # Vagrant providers leave reaching the machines to Vagrant: its ssh-config says how.
+    ssh_config = getattr(provider, "ssh_config", None)
+    if isinstance(ssh_config, Path):
+        if not ssh_config.exists():
+            raise NetlabError(f"lab {provider.lab.name} has no ssh_config yet ({ssh_config})",
+                              hint=f"netlab up {provider.lab.name} again")
+        user = ssh_config_user(ssh_config.read_text(), machine)
+        return {"ansible_connection": "ssh", "ansible_host": machine,
+                "ansible_ssh_common_args": f"-F {ssh_config}",
+                **({"ansible_user": user} if user else {}),
+                "ansible_become": user != "root"}
+    raise NetlabError(f"provider {provider.name} does not say how to reach {machine}")
+
+
+def ssh_config_user(text: str, host: str) -> str | None:
+    """The User of `host`'s block in an ssh_config (the first that applies, as ssh reads it)."""
+    applies = False
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0].lower() == "host":
+            applies = host in words[1:] or "*" in words[1:]
+        elif applies and len(words) >= 2 and words[0].lower() == "user":
+            return words[1]
+    return None
+
+
+def lab_inventory(provider: Provider) -> dict[str, Any]:
+    """The lab's machines in a group named after the lab (routers also in netlab_routers), the
+    layout of the inventory netlab itself runs site.yml with."""
+    lab = provider.lab
+    machines = {m: reach_vars(provider, m) for m in lab.machines}
+    group: dict[str, Any] = {"hosts": machines, "vars": {"netlab_lab": lab.name}}
+    routers = {"hosts": {r: {} for r in lab.routers}}
+    return {"all": {"children": {lab.name.replace("-", "_"): group, "netlab_routers": routers}}}
+
+
+def inventory_text(provider: Provider) -> str:
+    lab = provider.lab
+    header = (f"# netlab inventory of lab {lab.name} (provider {provider.name}), written by `netlab inventory`.\n"
+              f"# Use: ansible-playbook -i THIS-FILE playbook.yml (from any directory), or\n"
+              f"#      netlab up LAB --provider ssh --inventory THIS-FILE --name OTHER\n")
+    return header + yaml.safe_dump(lab_inventory(provider), sort_keys=False, default_flow_style=False)
+
+
+def plugin_home() -> Path:
+    """Where Ansible looks for connection plugins of the user by default."""
+    return Path.home() / ".ansible" / "plugins" / "connection"
+
+
+def install_connection_plugin(target: Path | None = None) -> tuple[Path, bool]:
+    """Copy netlab's `netns` connection plugin where every ansible-playbook finds it.
+    Returns (where, whether the file changed)."""
+    source = connection_plugins_dir() / "netns.py"
+    where = (target or plugin_home()) / "netns.py"
+    if where.exists() and where.read_bytes() == source.read_bytes():
+        return where, False
+    where.parent.mkdir(parents=True, exist_ok=True)
+    tmp = where.with_suffix(".tmp")
+    shutil.copyfile(source, tmp)
+    tmp.replace(where)
+    return where, True
