@@ -279,3 +279,74 @@ def test_up_without_an_inventory_says_what_is_needed() -> None:
     assert "provider ssh needs the machines of lab sshnoinv" in result.output
     assert "--inventory" in result.output
     invoke("down", "sshnoinv")
+
+
+# -- for real: two qemu VMs stand in for existing machines -------------------------------------------
+def _why_no_vms() -> str | None:
+    import os
+
+    from netlab.images import cached_image, missing_tools
+
+    if shutil.which("qemu-system-x86_64") is None:
+        return "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86 qemu-utils)"
+    if os.geteuid() != 0:
+        return "needs root to build the VM image (mmdebstrap --mode=root)"
+    if cached_image() is None and missing_tools():
+        return "no cached VM image and no tools to build one (apt-get install mmdebstrap e2fsprogs qemu-utils)"
+    return None
+
+
+# What a VM looks like to netlab: its files, units, devices and addresses.
+SNAPSHOT = ("ls -A /etc/netlab; sha256sum /etc/netlab/* 2>/dev/null; ls /etc/systemd/system /etc/systemd/system/multi-user.target.wants; "
+            "ip -br link | sed 's/@.*//' | cut -d' ' -f1; ip -br addr")
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+@pytest.mark.skipif(_why_no_vms() is not None, reason=_why_no_vms() or "")
+def test_a_lab_on_existing_machines_up_verified_and_down_leaves_them_as_they_were(
+        tmp_path: Path, vm_image: object) -> None:
+    from netlab.lifecycle import down, open_lab, up
+
+    vms = open_lab(str(PAIR), "qemu", name="sshvms")
+    try:
+        up(vms, lambda _: None, overlay=False)  # machines with the underlay only: "existing machines"
+        qemu = vms.provider
+        pids = {h: qemu.pid(h) for h in vms.lab.hosts}  # type: ignore[attr-defined]
+        assert all(pids.values())
+        before = {h: qemu.run(h, ["sh", "-c", SNAPSHOT]).stdout for h in vms.lab.hosts}
+
+        inv = tmp_path / "machines.yml"
+        result = invoke("inventory", "sshvms", "-o", str(inv))
+        assert result.exit_code == 0, result.output
+
+        result = invoke("up", str(PAIR), "--provider", "ssh", "--inventory", str(inv), "--name", "sshlab")
+        assert result.exit_code == 0, result.output
+        assert "checking 2 machines over SSH" in result.output
+        result = invoke("verify", "sshlab")
+        assert result.exit_code == 0, result.output
+        assert "all checks pass" in result.output
+        result = invoke("status", "sshlab")
+        assert result.exit_code == 0 and "10.41.0.1/24" in result.output, result.output
+        lab = open_lab("sshlab", must_be_up=True).provider
+        on_sa = lab.run("sa", ["sh", "-c", "ip -d link show vxlan0; systemctl is-enabled netlab-overlay-sshlab; "
+                                           "ls /etc/netlab/sshlab"])
+        assert on_sa.ok and "vxlan id 141" in on_sa.stdout and "enabled" in on_sa.stdout, on_sa
+        assert "apply.sh" in on_sa.stdout
+        # A second up converges: nothing to change.
+        result = invoke("up", "sshlab")
+        assert result.exit_code == 0 and "nothing changed" in result.output, result.output
+
+        result = invoke("down", "sshlab")
+        assert result.exit_code == 0, result.output
+        for host in vms.lab.hosts:
+            assert qemu.pid(host) == pids[host], f"the VM of {host} was restarted or stopped"  # type: ignore[attr-defined]
+            after = qemu.run(host, ["sh", "-c", SNAPSHOT])
+            assert after.ok, f"SSH to {host} no longer answers: {after.stderr}"
+            assert after.stdout == before[host]  # no device, file or unit of sshlab left, the rest as it was
+            assert "vxlan0" not in after.stdout and "netlab-overlay-sshlab" not in after.stdout
+    finally:
+        invoke("down", "sshlab")
+        down(open_lab("sshvms", salvage=True), lambda _: None)
+    assert not LabState("sshvms").exists
+    assert all(vms.provider.pid(h) is None for h in vms.lab.hosts)  # type: ignore[attr-defined]
