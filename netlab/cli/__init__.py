@@ -10,8 +10,9 @@ import sys
 # Each module registers its commands; imported in the order `netlab --help` lists them.
 # isort: off
 from netlab.cli import labs, lifecycle, hosts, checks, machine, teaching, inventory  # noqa: F401
+from netlab.cli import graph, log  # noqa: F401
 # isort: on
-from netlab.cli.app import app, err
+from netlab.cli.app import Verbosity, app, err
 from netlab.errors import NetlabError
 from netlab.images.cli import image_app
 
@@ -19,6 +20,7 @@ app.add_typer(image_app, name="image", help="The VM image for the qemu provider:
 
 
 def main() -> None:
+    Verbosity.argv = sys.argv[1:]
     try:
         app()
     except NetlabError as exc:  # raised outside a command's own handling

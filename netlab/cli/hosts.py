@@ -7,7 +7,19 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from netlab.cli.app import LabArg, ProviderOpt, app, err, fail, open_session, out
+from netlab.cli.app import (
+    HostArg,
+    LabArg,
+    ProviderOpt,
+    app,
+    complete_host,
+    examples,
+    fail,
+    info,
+    open_session,
+    out,
+    quiet,
+)
 from netlab.errors import NetlabError
 
 
@@ -29,30 +41,33 @@ def _run_on_host(lab: str, host: str, provider: str | None, command: list[str],
     raise typer.Exit(subprocess.call(argv))
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+             epilog=examples("sudo netlab exec lab10 boxA -- ip -d link show vxlan0",
+                             "sudo netlab exec lab10 boxC -- bridge fdb show dev vxlan0"))
 def exec(
     lab: LabArg,
-    host: Annotated[str, typer.Argument(help="host name")],
+    host: HostArg,
     command: Annotated[list[str], typer.Argument(help="command to run (after --)")],
     provider: ProviderOpt = None,
 ) -> None:
-    """Run a command on a host: netlab exec lab10 boxA -- ip -d link show vxlan0"""
+    """Run a command on a host and exit with its exit code."""
     _run_on_host(lab, host, provider, command, interactive=False)
 
 
-@app.command()
-def ssh(lab: LabArg, host: Annotated[str, typer.Argument(help="host name")],
-        provider: ProviderOpt = None) -> None:
-    """An interactive shell on a host."""
+@app.command(epilog=examples("sudo netlab ssh lab10 boxA", "sudo netlab ssh lab10-routed gw"))
+def ssh(lab: LabArg, host: HostArg, provider: ProviderOpt = None) -> None:
+    """An interactive shell on a host (a router too)."""
     # bash when the host has it (every netlab image and Vagrant box does), else sh.
     shell = 'command -v bash >/dev/null && exec bash -l || exec sh -l'
     _run_on_host(lab, host, provider, ["sh", "-c", shell], interactive=True)
 
 
-@app.command()
+@app.command(epilog=examples("sudo netlab capture lab10 --ping boxA boxC -c 4",
+                             "sudo netlab capture lab10 -w - | wireshark -k -i -"))
 def capture(
     lab: LabArg,
-    host: Annotated[str | None, typer.Option("--host", help="capture on this host's (or router's) NIC")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="capture on this host's (or router's) NIC",
+                                             autocompletion=complete_host)] = None,
     segment: Annotated[str | None, typer.Option("--segment", help="capture on this underlay segment "
                                                 "(routed labs: compare the TTL on both sides of a router)")] = None,
     count: Annotated[int, typer.Option("-c", "--count", help="stop after N packets")] = 20,
@@ -64,10 +79,7 @@ def capture(
     filter: Annotated[list[str] | None, typer.Argument(help="tcpdump filter, e.g. udp port 4789 "
                                                        "(default: everything but IPv6 noise)")] = None,
 ) -> None:
-    """tcpdump on the underlay: outer and inner headers of the overlay's packets.
-
-    Examples: netlab capture lab10 --ping boxA boxC -c 4;  netlab capture lab10 -w - | wireshark -k -i -
-    """
+    """tcpdump on the underlay: outer and inner headers of the overlay's packets."""
     import subprocess
     import sys
     import time
@@ -93,11 +105,11 @@ def capture(
         except OSError as exc:
             fail(NetlabError(f"cannot write {write}: {exc.strerror}",
                              hint="give -w a file in a directory you can write, or - for standard output"))
-    err.print("  " + " ".join(argv), style="dim", highlight=False, markup=False)
+    info(" ".join(argv))
     with subprocess.Popen(argv, stdout=sink) as proc:
         if pinger is not None:
             time.sleep(1.0)  # tcpdump is listening by then (under emulation too)
-            err.print("  " + " ".join(pinger), style="dim", highlight=False, markup=False)
+            info(" ".join(pinger))
             subprocess.run(pinger, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
             try:
                 proc.wait(timeout=2)
@@ -106,5 +118,6 @@ def capture(
         code = proc.wait()
     if sink is not None and write != "-":
         sink.close()
-        out.print(f"wrote {write}", highlight=False, markup=False)
+        if not quiet():
+            out.print(f"wrote {write}", highlight=False, markup=False)
     raise typer.Exit(0 if code in (0, -15) else code)

@@ -8,15 +8,29 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from netlab.cli.app import LabArg, ProviderOpt, app, check_box, err, fail, open_session, out
+from netlab.cli.app import (
+    LabArg,
+    ProviderOpt,
+    app,
+    check_box,
+    err,
+    examples,
+    fail,
+    info,
+    open_session,
+    out,
+    print_json,
+    quiet,
+)
 from netlab.errors import NetlabError
 
 
-@app.command()
+@app.command(epilog=examples("sudo netlab up lab10", "sudo netlab up lab10-routed --provider qemu --no-overlay"))
 def up(
     lab: LabArg,
     provider: ProviderOpt = None,
-    via: Annotated[str, typer.Option(help="configure with: default (fastest) | ansible")] = "default",
+    via: Annotated[str, typer.Option(help="configure with: default (fastest) | ansible", metavar="default|ansible")]
+    = "default",
     box: Annotated[str | None, typer.Option(help="Vagrant box for every host (virtualbox/libvirt)")] = None,
     no_overlay: Annotated[bool, typer.Option("--no-overlay", help="machines, underlay and routers only: "
                                              "students build the tunnels (netlab verify grades them)")] = False,
@@ -28,9 +42,12 @@ def up(
     """Create the lab's machines and wires, and configure the overlay.
 
     Run again after editing the lab file: the running lab is made equal to the file, and netlab
-    says what changed. netns (the default on Linux) needs root."""
+    says what changed. The netns provider (the default on Linux) needs root: run netlab with sudo.
+    VMs (qemu) take minutes under emulation: each VM's progress is shown (booting, ssh ready,
+    configured), and every command netlab runs is kept in the lab's log (`netlab log LAB`)."""
     import time
 
+    from netlab.cli.progress import UpProgress
     from netlab.configure import VIAS
     from netlab.lifecycle import up as do_up
 
@@ -40,13 +57,12 @@ def up(
     try:
         check_box(box)
         session = open_session(lab, provider, name=name)
-        out.print(f"using [bold]{session.provider.name}[/]: {escape(session.why)}", highlight=False)
-        with err.status(f"bringing {session.lab.name} up") as status:
-            def progress(message: str) -> None:
-                status.update(escape(f"{session.lab.name}: {message}"))
-                err.print(f"  {message}", style="dim", highlight=False, markup=False)
-
-            changes = do_up(session, progress, via=via, box=box, overlay=not no_overlay, inventory=inventory)
+        if not quiet():
+            out.print(f"using [bold]{session.provider.name}[/]: {escape(session.why)}", highlight=False)
+        with UpProgress(session.lab.name, err, quiet=quiet()) as shown:
+            session.provider.on_machine = shown.event
+            changes = do_up(session, shown.message, via=via, box=box, overlay=not no_overlay, inventory=inventory)
+            shown.configured()
     except NetlabError as exc:
         fail(exc)
     if changes == []:
@@ -61,34 +77,45 @@ def up(
         f"check it with: netlab verify {escape(ref)}",
         highlight=False,
     )
-    if no_overlay:
+    if no_overlay and not quiet():
         out.print(f"exercise mode: no tunnels yet. Build them by hand (netlab ssh {escape(ref)} HOST; "
                   f"`netlab explain {escape(lab)}` is the answer key), then: netlab verify {escape(ref)}",
                   highlight=False)
 
 
-@app.command()
+@app.command(epilog=examples("sudo netlab down lab10", "sudo netlab down lab10-routed"))
 def down(lab: LabArg, provider: ProviderOpt = None) -> None:
-    """Remove everything the lab created (also after an interrupted up)."""
+    """Remove everything the lab created (also after an interrupted up), its log too."""
     from netlab.lifecycle import down as do_down
 
     try:
         session = open_session(lab, provider, salvage=True)
-        do_down(session, lambda m: err.print(f"  {m}", style="dim", highlight=False, markup=False))
+        do_down(session, info)
     except NetlabError as exc:
         fail(exc)
     out.print(f"lab {session.lab.name} is down", highlight=False)
 
 
-@app.command()
-def status(lab: LabArg, provider: ProviderOpt = None) -> None:
-    """Hosts of a lab, their state and interfaces."""
+@app.command(epilog=examples("sudo netlab status lab10", "sudo netlab status lab10 --json | jq '.hosts[].state'"))
+def status(
+    lab: LabArg,
+    provider: ProviderOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object: lab, provider, phase, hosts "
+                                          "(host, state, interfaces)")] = False,
+) -> None:
+    """Hosts of a lab, their state and interfaces (exit 1 when a host is not running)."""
     try:
         session = open_session(lab, provider)
         hosts = session.provider.status()
     except NetlabError as exc:
         fail(exc)
     phase = session.provider.state.read().phase if session.provider.state.exists else "not up"
+    running = all(h.state == "running" for h in hosts)
+    if as_json:
+        print_json({"lab": session.lab.name, "provider": session.provider.name, "phase": phase,
+                    "running": running,
+                    "hosts": [{"host": h.host, "state": h.state, "interfaces": h.interfaces} for h in hosts]})
+        raise typer.Exit(0 if running else 1)
     out.print(f"lab {session.lab.name}: {phase} (provider {session.provider.name})", highlight=False)
     table = Table()
     for col in ("host", "state", "interface", "link", "mtu", "addresses"):
@@ -102,19 +129,15 @@ def status(lab: LabArg, provider: ProviderOpt = None) -> None:
                 str(iface["state"]), str(iface["mtu"]), " ".join(iface["addresses"]),
             )
     out.print(table)
-    if any(h.state != "running" for h in hosts):
+    if not running:
         raise typer.Exit(1)
 
 
-
-
-@app.command("ls")
+@app.command("ls", epilog=examples("netlab ls", "netlab ls --json"))
 def list_running(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON array")] = False,
 ) -> None:
     """Every lab up on this machine: name, lab file, provider, phase, hosts, since."""
-    import json
-
     from netlab.errors import NetlabError as Damaged
     from netlab.state import LabState, active_labs
 
@@ -131,7 +154,7 @@ def list_running(
                      "phase": record.phase + ("" if record.overlay else " (no overlay)"), "hosts": hosts,
                      "since": record.since})
     if as_json:
-        out.print(json.dumps(rows, indent=2), markup=False, highlight=False)
+        print_json(rows)
         return
     if not rows:
         out.print("no lab is up on this machine", highlight=False)

@@ -9,15 +9,28 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from netlab.cli.app import LabArg, ProviderOpt, app, err, fail, open_session, out
+from netlab.cli.app import (
+    LabArg,
+    ProviderOpt,
+    app,
+    complete_host,
+    examples,
+    fail,
+    info,
+    open_session,
+    out,
+    print_json,
+)
 from netlab.errors import NetlabError
 
 
-@app.command("break")
+@app.command("break", epilog=examples("sudo netlab break lab10 wrong-vni --host boxB",
+                                      "sudo netlab break lab10 && sudo netlab break lab10 --reveal"))
 def break_lab(
     lab: LabArg,
     fault: Annotated[str | None, typer.Argument(help="a fault from --list; default: one at random")] = None,
-    host: Annotated[str | None, typer.Option("--host", help="break this host (default: any)")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="break this host (default: any)",
+                                             autocompletion=complete_host)] = None,
     list_faults: Annotated[bool, typer.Option("--list", help="the faults that apply to this lab")] = False,
     reveal: Annotated[bool, typer.Option("--reveal", help="say which faults the lab has (for the teacher)")] = False,
     provider: ProviderOpt = None,
@@ -25,10 +38,7 @@ def break_lab(
     """Apply a named fault to a running lab, for a student to find and fix.
 
     Without FAULT one is picked at random and not named (`--reveal` tells the teacher).
-    `netlab reset LAB` brings the lab's exact configuration back.
-
-    Examples: netlab break lab10 wrong-vni --host boxB;  netlab break lab10;  netlab break lab10 --reveal
-    """
+    `netlab reset LAB` brings the lab's exact configuration back."""
     from netlab import faults
 
     try:
@@ -65,26 +75,20 @@ def break_lab(
         out.print(f"applied {name} to {target.host} {target.tunnel}", markup=False, highlight=False)
 
 
-@app.command()
+@app.command(epilog=examples("sudo netlab reset lab10"))
 def reset(lab: LabArg, provider: ProviderOpt = None) -> None:
     """Bring back the lab's exact configuration on every host, and remove what was added to it
-    (an extra bridge, a stray address). Undoes `netlab break`.
-
-    Example: netlab reset lab10
-    """
+    (an extra bridge, a stray address). Undoes `netlab break`."""
     from netlab.configure.ipbatch import apply_ip_batch
 
     try:
         session = open_session(lab, provider, must_be_up=True)
         state = session.provider.state
 
-        def progress(message: str) -> None:
-            err.print(f"  {message}", style="dim", highlight=False, markup=False)
-
         with state.locked():
             # The fast path on every provider: it converges over the provider's own way in
             # (ip -batch through netns or ssh), so every device that differs is rebuilt.
-            changes = apply_ip_batch(session.provider, progress, prune=True)
+            changes = apply_ip_batch(session.provider, info, prune=True)
             state.set(faults=[])
     except NetlabError as exc:
         fail(exc)
@@ -92,7 +96,7 @@ def reset(lab: LabArg, provider: ProviderOpt = None) -> None:
     out.print(f"lab {escape(session.lab.name)} is back to its lab file ({what})", highlight=False)
 
 
-@app.command()
+@app.command(epilog=examples("sudo netlab grade alice bob carol --csv grades.csv", "sudo netlab grade alice --json"))
 def grade(
     labs: Annotated[list[str], typer.Argument(help="labs that are up (names from netlab ls), e.g. alice bob")],
     csv_file: Annotated[str | None, typer.Option("--csv", help="write one row per lab to this CSV file")] = None,
@@ -100,11 +104,7 @@ def grade(
 ) -> None:
     """Verify many labs and score each: passed, failed, points, max points, first cause.
 
-    Points per check come from the lab file's `points:` (default 1 per check that applies).
-
-    Example: netlab grade alice bob carol --csv grades.csv
-    """
-    import json
+    Points per check come from the lab file's `points:` (default 1 per check that applies)."""
     from pathlib import Path
 
     from netlab.grading import as_csv, as_rows, grade_all
@@ -117,7 +117,7 @@ def grade(
             fail(NetlabError(f"cannot write --csv {csv_file}: {exc.strerror}",
                              hint="give --csv a file in a directory you can write"))
     if as_json:
-        out.print(json.dumps(as_rows(grades), indent=2), markup=False, highlight=False)
+        print_json(as_rows(grades))
     else:
         table = Table(title="netlab grade")
         for col in ("lab", "passed", "failed", "points", "first cause"):

@@ -15,6 +15,17 @@ Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
+class MachineEvent:
+    """A machine of the lab reached a stage while it is being made (for a display per machine)."""
+
+    machine: str
+    stage: str  # "booting": started; "ready": reachable (its sshd is up)
+
+
+MachineEvents = Callable[[MachineEvent], None]
+
+
+@dataclass(frozen=True)
 class Availability:
     ok: bool
     reason: str  # why it works, or what is missing
@@ -62,9 +73,17 @@ class Provider(ABC):
     # and addresses are not netlab's to remove).
     owns_machines: ClassVar[bool] = True
 
+    # Set by a caller that shows each machine's progress; providers that boot machines call
+    # `machine_event` (optional: the free-text `progress` stays the main report).
+    on_machine: MachineEvents | None = None
+
     def __init__(self, lab: Lab, state: LabState) -> None:
         self.lab = lab
         self.state = state
+
+    def machine_event(self, machine: str, stage: str) -> None:
+        if self.on_machine is not None:
+            self.on_machine(MachineEvent(machine, stage))
 
     # -- can it run here? -------------------------------------------------------------------
     @classmethod

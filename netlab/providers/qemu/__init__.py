@@ -187,6 +187,7 @@ class QemuProvider(Provider):
             specs = [self._spec(h, image, mcast, accel, hosts[h]) for h in to_boot]
             for spec in specs:
                 self._start(spec)
+                self.machine_event(spec.host, "booting")
             self._wait_ready(specs)
             progress(f"VMs ready in {time.monotonic() - started:.0f} s")
         check_ssh(self.run, list(self.lab.hosts), self.ssh_config)
@@ -233,6 +234,7 @@ class QemuProvider(Provider):
             for host, spec in list(waiting.items()):
                 if READY_MARKER in read_text(spec.serial):
                     del waiting[host]
+                    self.machine_event(host, "ready")
                 # Two seconds' grace: until QEMU has exec'd, its PID's command line is not QEMU's.
                 elif time.monotonic() - started > 2 and self.pid(host) is None:
                     if host in retried or "forward" not in read_text(self.qemu_log(host)):

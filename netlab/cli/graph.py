@@ -1,0 +1,64 @@
+"""A picture of a lab: graph."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from netlab.cli.app import LabArg, app, examples, fail, load_lab_ref, out, quiet
+from netlab.errors import NetlabError
+
+
+def _complete_format(incomplete: str) -> list[str]:
+    from netlab.graph import FORMATS
+
+    return [f for f in FORMATS if f.startswith(incomplete)]
+
+
+@app.command(epilog=examples("netlab graph lab10 -o lab10.svg",
+                             "netlab graph leaf-spine --format mermaid > leaf-spine.mmd"))
+def graph(
+    lab: LabArg,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="write the picture to this file; its "
+                                                "suffix picks the format (.svg .png .dot .mmd)")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", "-f", metavar="svg|png|dot|mermaid",
+                                            autocompletion=_complete_format,
+                                            help="the format (default: from -o's suffix; dot without -o)")] = None,
+) -> None:
+    """Draw the lab: hosts, routers, underlay segments with their subnets, and every tunnel with its
+    type, VNI or key, group and TTL.
+
+    SVG and PNG are drawn by Graphviz's dot (Debian package graphviz); DOT and Mermaid are text, to
+    standard output without -o (Mermaid renders in GitHub's Markdown)."""
+    from netlab.graph import FORMATS, IMAGE_FORMATS, SUFFIXES, graph_text, render_image
+
+    try:
+        if fmt is None:
+            if output is None:
+                fmt = "dot"
+            elif output.suffix.lower() in SUFFIXES:
+                fmt = SUFFIXES[output.suffix.lower()]
+            else:
+                raise NetlabError(f"-o {output}: which format is {output.suffix or 'a file without a suffix'}?",
+                                  hint=f"name the file .svg, .png, .dot or .mmd, or give --format {'|'.join(FORMATS)}")
+        if fmt not in FORMATS:
+            raise NetlabError(f"--format {fmt} is not known", hint=f"use one of: {', '.join(FORMATS)}")
+        if output is None and fmt in IMAGE_FORMATS:
+            raise NetlabError(f"--format {fmt} is a picture: it needs a file", hint=f"add -o {lab}.{fmt}")
+        model = load_lab_ref(lab)
+        data = render_image(model, fmt) if fmt in IMAGE_FORMATS else graph_text(model, fmt).encode()
+    except NetlabError as exc:
+        fail(exc)
+    if output is None:
+        sys.stdout.write(data.decode())
+        return
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        fail(NetlabError(f"cannot write {output}: {exc.strerror}", hint="give -o a file in a directory you can write"))
+    if not quiet():
+        out.print(f"wrote {output} ({fmt}, lab {model.name})", highlight=False, markup=False)
+    raise typer.Exit(0)
