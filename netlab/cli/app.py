@@ -51,9 +51,20 @@ def verbose() -> bool:
 
 
 def info(message: str) -> None:
-    """A line of progress on standard error (not with -q): results go to standard output."""
+    """A line of progress on standard error (not with -q; always in the lab's log): results go to
+    standard output."""
+    note(message)
     if not quiet():
         err.print(f"  {message}", style="dim", highlight=False, markup=False)
+
+
+def note(message: str) -> None:
+    """A line of what netlab does, for the lab's command log only."""
+    from netlab.cmdlog import active
+
+    log = active()
+    if log is not None:
+        log.note(f"- {message}")
 
 
 def print_json(data: Any) -> None:

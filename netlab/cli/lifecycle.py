@@ -17,12 +17,14 @@ from netlab.cli.app import (
     examples,
     fail,
     info,
+    note,
     open_session,
     out,
     print_json,
     quiet,
 )
 from netlab.errors import NetlabError
+from netlab.providers.base import MachineEvent
 
 
 @app.command(epilog=examples("sudo netlab up lab10", "sudo netlab up lab10-routed --provider qemu --no-overlay"))
@@ -60,8 +62,16 @@ def up(
         if not quiet():
             out.print(f"using [bold]{session.provider.name}[/]: {escape(session.why)}", highlight=False)
         with UpProgress(session.lab.name, err, quiet=quiet()) as shown:
-            session.provider.on_machine = shown.event
-            changes = do_up(session, shown.message, via=via, box=box, overlay=not no_overlay, inventory=inventory)
+            def progress(message: str) -> None:
+                note(message)
+                shown.message(message)
+
+            def machine(event: MachineEvent) -> None:
+                note(f"{event.machine}: {event.stage}")
+                shown.event(event)
+
+            session.provider.on_machine = machine
+            changes = do_up(session, progress, via=via, box=box, overlay=not no_overlay, inventory=inventory)
             shown.configured()
     except NetlabError as exc:
         fail(exc)

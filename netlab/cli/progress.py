@@ -35,13 +35,14 @@ class UpProgress:
 
     def __enter__(self) -> UpProgress:
         if self.live:
+            # The stage (for the lab: what netlab does now) is the last column: a long message
+            # there does not push the others.
             self.display = Progress(
-                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=12),
-                TextColumn("{task.fields[stage]}"), TimeElapsedColumn(),
-                console=self.console,
+                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=12), TimeElapsedColumn(),
+                TextColumn("{task.fields[stage]}"), console=self.console,
             )
             self.display.start()
-            self.top = self.display.add_task(f"bringing {self.lab} up", total=None, stage="")
+            self.top = self.display.add_task(self.lab, total=None, stage="starting")
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -53,7 +54,7 @@ class UpProgress:
         if self.quiet:
             return
         if self.display is not None and self.top is not None:
-            self.display.update(self.top, description=f"{self.lab}: {text}")
+            self.display.update(self.top, stage=text)
         self.console.print(f"  {text}", style="dim", highlight=False, markup=False)
 
     def event(self, event: MachineEvent) -> None:
@@ -78,6 +79,6 @@ class UpProgress:
         if self.display is None:
             return
         if self.top is not None:
-            self.display.update(self.top, description=f"{self.lab}: up", total=1, completed=1)
+            self.display.update(self.top, stage="up", total=1, completed=1)
         for row in self.rows.values():
             self.display.update(row, completed=STEPS, stage=STAGES["configured"][1])
