@@ -10,6 +10,7 @@ drawn to SVG/PNG by Graphviz's `dot` program) or as Mermaid text (for Markdown p
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -167,7 +168,8 @@ _MERMAID_SHAPES = {"segment": ("[(", ")]"), "host": ("[", "]"), "router": ("{{",
 def mermaid(lab: Lab) -> str:
     topo = topology(lab)
     title = f"{topo.name}: {topo.title}" if topo.title else topo.name
-    lines = ["---", f"title: {_mermaid_text(title)}", "---", "flowchart TB"]
+    # The front matter is YAML: the title as a JSON string is valid there, colons and all.
+    lines = ["---", f"title: {json.dumps(_mermaid_text(title), ensure_ascii=False)}", "---", "flowchart TB"]
     for node in topo.nodes:
         opening, closing = _MERMAID_SHAPES[node.kind]
         label = "<br/>".join(_mermaid_text(line) for line in node.lines)

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import typer.main
+import yaml
 from typer.testing import CliRunner
 
 from netlab import __version__, catalog
@@ -204,6 +205,8 @@ def test_text_formats_to_stdout() -> None:
     mer = invoke("graph", "lab10-routed", "--format", "mermaid")
     assert mer.exit_code == 0 and mer.stdout.splitlines()[3] == "flowchart TB"
     assert "router_gw{{" in mer.stdout and "tunnel_vxlan0 -.-" in mer.stdout
+    front = yaml.safe_load(mer.stdout.split("---")[1])  # the title has a colon: quoted
+    assert front == {"title": "lab10-routed: The TTL lesson - multicast VXLAN across a router"}
     dot = invoke("graph", "lab10")
     assert dot.exit_code == 0 and dot.stdout.startswith("graph lab10 {")
 
