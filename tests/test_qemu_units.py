@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -30,7 +31,8 @@ from netlab.providers.qemu import QemuProvider, labs_using_image
 from netlab.providers.qemu import vm as qemu_vm
 from netlab.providers.qemu.ssh import ssh_config_text
 from netlab.providers.qemu.vm import VmSpec, free_port, mac_address, mgmt_network, underlay_rename_script
-from netlab.providers.segments import choose_mcast, underlay_mcast, used_mcast
+from netlab.providers.qemu.wires import lab_hubs, nic_hubs, underlay_names
+from netlab.providers.segments import choose_mcast, qemu_hubs, segment_hubs, underlay_mcast, used_mcast
 from netlab.state import LabState, Resource, StateRecord
 from netlab.tools import qemu as qemu_tool
 from netlab.tools.processes import pid_alive, stop_processes
@@ -53,7 +55,7 @@ def spec(tmp_path: Path, accel: str = "tcg") -> VmSpec:
     image = image_build.Image(tmp_path / "img", {})
     return VmSpec(lab="mix", host="vma", image=image, disk=tmp_path / "vma.qcow2", serial=tmp_path / "vma.serial",
                   monitor=tmp_path / "vma.qmp", pidfile=tmp_path / "vma.pid", ssh_port=40022,
-                  mcast=("239.255.1.2", 45000), accel=accel, pubkey="ssh-ed25519 AAAAkey netlab-mix\n",
+                  underlay=(("239.255.1.2", 45000),), accel=accel, pubkey="ssh-ed25519 AAAAkey netlab-mix\n",
                   machine_id="0" * 32)
 
 
@@ -70,6 +72,47 @@ def test_qemu_argv_has_fixed_slots_forwarded_ssh_and_the_multicast_underlay(tmp_
     assert "virtio-net-pci,netdev=underlay,addr=0x8," in line
     assert f"file:{tmp_path / 'vma.serial'}" in line
     assert argv[argv.index("-kernel") + 1] == str(tmp_path / "img" / "vmlinuz")
+
+
+def test_a_router_vm_has_one_nic_per_segment_in_slots_8_9_10(tmp_path: Path) -> None:
+    hubs = (("239.255.1.2", 45000), ("239.255.1.2", 45001), ("239.255.1.2", 45002))
+    line = " ".join(replace(spec(tmp_path), underlay=hubs).argv())
+    for index, (slot, port) in enumerate(((0x8, 45000), (0x9, 45001), (0xA, 45002))):
+        netdev = "underlay" if index == 0 else f"underlay{index}"
+        assert f"socket,id={netdev},mcast=239.255.1.2:{port},localaddr=127.0.0.1" in line
+        assert f"virtio-net-pci,netdev={netdev},addr={slot:#x},mac={mac_address('mix', 'vma', slot)}" in line
+    with pytest.raises(NetlabError):
+        replace(spec(tmp_path), underlay=()).argv()
+
+
+def test_routed_labs_put_each_nic_on_its_segments_hub() -> None:
+    from netlab import catalog
+
+    lab = catalog.load("leaf-spine")
+    hubs = segment_hubs(list(lab.underlay.networks), ("239.255.3.3", 50000))
+    assert len(set(hubs.values())) == 9
+    assert nic_hubs(lab, "h2", hubs) == (hubs["rack2"],)
+    assert nic_hubs(lab, "s1", hubs) == (hubs["l1-s1"], hubs["l2-s1"], hubs["l3-s1"])
+    # Slots 8, 9, 10 come up as enp0s8, enp0s9, enp0s10: the names the lab model gives the NICs.
+    assert list(lab.router_nics("s1").values()) == ["enp0s8", "enp0s9", "enp0s10"]
+    assert underlay_names(lab, "s1") == ["enp0s8", "enp0s9", "enp0s10"]
+    assert underlay_names(lab, "h1") == ["enp0s8"]
+    # Hosts and routers are VMs; the management network avoids every segment.
+    p = QemuProvider(lab, LabState(lab.name))
+    assert p.lab.machines == ["h1", "h2", "h3", "l1", "l2", "l3", "s1", "s2"]
+    assert mgmt_network(lab) == "10.0.2.0/24"
+
+
+def test_routed_lab_hubs_are_recorded_and_kept(tmp_path: Path) -> None:
+    from netlab import catalog
+
+    lab = catalog.load("lab10-routed")
+    first = lab_hubs(lab, {}, tmp_path)
+    assert list(first) == ["left", "right"]
+    (group, port), (group2, port2) = first.values()
+    assert group == group2 and port2 == port + 1
+    recorded = {"segments": {s: list(h) for s, h in first.items()}}
+    assert lab_hubs(lab, recorded, tmp_path) == first
 
 
 def test_the_monitor_is_qmp_on_a_unix_socket(tmp_path: Path) -> None:
@@ -111,7 +154,8 @@ def test_underlay_link_is_written_to_a_temp_file_synced_and_moved(tmp_path: Path
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     script = underlay_rename_script("eth1")
     steps = [script.index(s) for s in ("printf", "sync /etc/systemd/network/.10-netlab", "mv -f",
-                                       "sync -f /etc/systemd/network", "ip link set enp0s8 name eth1")]
+                                       "sync -f /etc/systemd/network", "ip link set enp0s8 name netlabtmp0",
+                                       "ip link set netlabtmp0 name eth1")]
     assert steps == sorted(steps), script
     # Run it here against a scratch directory, with an `ip` that knows no enp0s8 (never this host's NICs).
     link = tmp_path / "network" / "10-netlab-underlay.link"
@@ -128,6 +172,13 @@ def test_underlay_link_is_written_to_a_temp_file_synced_and_moved(tmp_path: Path
     assert proc.returncode == 0, proc.stderr
     assert link.read_text() == "[Match]\nPath=pci-0000:00:08.0\n\n[Link]\nName=eth1\n"
     assert sorted(p.name for p in link.parent.iterdir()) == [link.name]  # no temporary file left
+    # A router: one file per NIC (slots 8, 9), renamed through temporary names.
+    proc = subprocess.run(["sh", "-c", underlay_rename_script("eth1", "eth2")], env=env, capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    second = link.with_name("10-netlab-underlay-1.link")
+    assert second.read_text() == "[Match]\nPath=pci-0000:00:09.0\n\n[Link]\nName=eth2\n"
+    assert sorted(p.name for p in link.parent.iterdir()) == sorted([link.name, second.name])
 
 
 # -- ports and multicast groups -----------------------------------------------------------------
@@ -144,12 +195,51 @@ def test_mcast_is_the_labs_own_unless_another_lab_has_it() -> None:
     group, port = underlay_mcast("mix")
     other = choose_mcast("mix", {(group, port)})
     assert other[0] == group and other[1] != port
+    # A routed lab takes a run of ports: none of them may be another lab's.
+    group, port = choose_mcast("mix", {(group, port + 2)}, count=3)
+    assert not {(group, port + k) for k in range(3)} & {(group, underlay_mcast("mix")[1] + 2)}
+    # The run stays inside the range.
+    assert choose_mcast("mix", set(), count=20000)[1] == 40000
+
+
+def test_same_lab_name_under_two_state_roots_gets_two_wires() -> None:
+    assert underlay_mcast("lab10-routed", "/tmp/a") != underlay_mcast("lab10-routed", "/tmp/b")
+    assert underlay_mcast("lab10-routed", "") == underlay_mcast("lab10-routed")
 
 
 def test_used_mcast_reads_other_running_labs() -> None:
     LabState("other").write(StateRecord(provider="qemu", provider_data={"mcast": ["239.255.9.9", 41000]}))
     LabState("mine").write(StateRecord(provider="qemu", provider_data={"mcast": ["239.255.8.8", 42000]}))
-    assert used_mcast("mine") == {("239.255.9.9", 41000)}
+    LabState("routed").write(StateRecord(provider="qemu", provider_data={
+        "mcast": ["239.255.7.7", 43000], "segments": {"a": ["239.255.7.7", 43000], "b": ["239.255.7.7", 43001]}}))
+    assert used_mcast("mine", probe=False) == {("239.255.9.9", 41000), ("239.255.7.7", 43000),
+                                               ("239.255.7.7", 43001)}
+
+
+def test_hubs_of_running_qemus_are_read_from_their_command_lines() -> None:
+    argvs = [
+        ["qemu-system-x86_64", "-netdev", "socket,id=underlay,mcast=239.255.1.2:45000,localaddr=127.0.0.1",
+         "-drive", "file=/s/other/qemu/h1.qcow2"],
+        ["qemu-system-x86_64", "-netdev", "socket,id=underlay,mcast=239.255.5.5:47000,localaddr=127.0.0.1",
+         "-drive", "file=/s/mine/qemu/h1.qcow2"],
+        # libvirt writes netdevs as JSON
+        ["qemu-system-x86_64", "-netdev", '{"type":"socket","mcast":"239.255.6.6:5558","id":"hostnet1"}'],
+        ["qemu-system-x86_64", "-netdev", "user,id=mgmt"],
+    ]
+    assert qemu_hubs(argvs, exclude="/s/mine/qemu/") == {("239.255.1.2", 45000), ("239.255.6.6", 5558)}
+
+
+def test_a_running_qemu_of_another_state_root_is_seen(tmp_path: Path) -> None:
+    """Two test runs with different NETLAB_STATE_DIRs and the same lab name: the second must
+    not join the first one's wire. A process whose command line names the hub stands in for QEMU
+    (psutil reads names and command lines; nothing is signalled)."""
+    from netlab.tools import processes
+
+    group, port = underlay_mcast("lab10-routed", str(tmp_path / "other-root"))
+    with child(f"socket,id=underlay,mcast={group}:{port},localaddr=127.0.0.1") as proc:
+        name = psutil.Process(proc.pid).name()
+        seen = qemu_hubs(processes.command_lines(name))
+    assert (group, port) in seen
 
 
 # -- SSH ----------------------------------------------------------------------------------------

@@ -30,9 +30,9 @@ def _run_on_host(lab: str, host: str, provider: str | None, command: list[str],
 
     try:
         session = open_session(lab, provider, must_be_up=True)
-        if host not in session.lab.hosts:
+        if host not in session.lab.machines:  # routers too
             raise NetlabError(f"lab {session.lab.name} has no host {host!r}",
-                              hint=f"hosts: {', '.join(session.lab.hosts)}")
+                              hint=f"hosts: {', '.join(session.lab.machines)}")
         argv = session.provider.host_argv(host, command, interactive=interactive)
     except NetlabError as exc:
         fail(exc)

@@ -34,6 +34,8 @@ READY_MARKER = "NETLAB-READY"
 PACKAGES = (
     "systemd-sysv", "udev", "openssh-server", "python3", "iproute2", "iputils-ping", "fping",
     "tcpdump", "kmod", "procps", "linux-image-cloud-amd64",
+    # Routers of routed underlays route the labs' multicast groups with smcroute.
+    "smcroute",
     # Vagrant (the libvirt box) runs its own setup through sudo, even when it logs in as root.
     "sudo",
 )
@@ -43,12 +45,15 @@ DPKG_EXCLUDES = (
     "path-exclude=/usr/share/info/*", "path-include=/usr/share/locale/locale.alias",
 )
 
-# Files written into the image. The management NIC sits in PCI slot 3 and the underlay NIC in
-# slot 8 (see the provider); networkd must leave the underlay alone, Ansible configures it.
+# Files written into the image. The management NIC sits in PCI slot 3 and the underlay NICs in
+# slots 8, 9, ... (a host has one, a router one per segment; see the provider); networkd must
+# leave the underlay alone, Ansible configures it.
+UNDERLAY_SLOTS = range(0x8, 0x20)
 FILES: dict[str, str] = {
     "etc/systemd/network/05-netlab-underlay.network": (
-        "# netlab: the underlay NIC (PCI slot 8) is configured by the lab, not by networkd.\n"
-        "[Match]\nPath=pci-0000:00:08.0\n\n[Link]\nUnmanaged=yes\n"
+        "# netlab: the underlay NICs (PCI slots 8 and up) are configured by the lab, not by networkd.\n"
+        "[Match]\nPath=" + " ".join(f"pci-0000:00:{slot:02x}.0" for slot in UNDERLAY_SLOTS)
+        + "\n\n[Link]\nUnmanaged=yes\n"
     ),
     "etc/systemd/network/90-netlab-dhcp.network": (
         "# netlab: DHCP on any other NIC (the management NIC: QEMU user networking, Vagrant NAT).\n"
@@ -90,7 +95,9 @@ FILES: dict[str, str] = {
 }
 ENABLE = ("systemd-networkd", "netlab-authkey", "netlab-ready")
 # Timers that would only cost CPU in an emulated VM.
-MASK = ("apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer")
+# smcroute.service is Debian's own smcrouted: it would take the kernel's multicast routing table
+# before the router role's netlab-smcroute.service (only one daemon may hold it).
+MASK = ("apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer", "smcroute.service")
 
 # The tools a build needs and the Debian package that has each.
 BUILD_TOOLS = {"mmdebstrap": "mmdebstrap", "mke2fs": "e2fsprogs", "qemu-img": "qemu-utils"}

@@ -78,3 +78,14 @@ def stop_processes(pids: dict[int, str], grace: float = 10.0) -> list[int]:
             proc.kill()
     return [p.pid for p in _wait(alive, 5.0)]
 
+
+
+def command_lines(name_prefix: str) -> list[list[str]]:
+    """The command lines of every running process whose name starts with `name_prefix` (any
+    user's, as far as /proc shows them). For reading only: nothing found here is ever stopped."""
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if (proc.info["name"] or "").startswith(name_prefix) and proc.info["cmdline"]:
+                found.append(list(proc.info["cmdline"]))
+    return found

@@ -1,11 +1,12 @@
-"""The qemu provider: one QEMU VM per host, booted straight from netlab's Debian image.
+"""The qemu provider: one QEMU VM per machine (hosts and routers), booted from netlab's Debian image.
 
-Every VM gets a qcow2 overlay on the shared base image (a few MB each), two NICs in fixed PCI
-slots so they come out as enp0s3 (management) and enp0s8 (underlay), and a direct kernel boot
-whose command line carries the hostname and the lab's SSH key. Management is QEMU user
-networking with a forwarded SSH port on 127.0.0.1; the underlay is a QEMU socket multicast hub,
-which makes all VMs of a lab one L2 segment without root, bridges or taps. A unit in the image
-prints a marker on the serial console once sshd is up: that is when a VM is ready.
+Every VM gets a qcow2 overlay on the shared base image (a few MB each), NICs in fixed PCI slots
+so they come out as enp0s3 (management) and enp0s8 (underlay; a router's further segments
+enp0s9, enp0s10 ...), and a direct kernel boot whose command line carries the hostname and the
+lab's SSH key. Management is QEMU user networking with a forwarded SSH port on 127.0.0.1; each
+underlay segment is a QEMU socket multicast hub (a group and port of its own), which makes the
+NICs that join it one L2 segment without root, bridges or taps. A unit in the image prints a
+marker on the serial console once sshd is up: that is when a VM is ready.
 
 This module is the lifecycle (create, destroy, status, reaching hosts); `vm` builds a VM's
 command line, `ssh` its SSH settings; the machine-wide facts and programs (KVM probe, QMP,
@@ -37,7 +38,7 @@ from netlab.providers.base import Availability, HostStatus, Progress, Provider
 from netlab.providers.qemu.ssh import SOCKET_PATH_MAX, check_ssh, close_masters, ssh_config_text
 from netlab.providers.qemu.vm import (
     BOOT_TIMEOUT,
-    DEFAULT_UNDERLAY_NIC,
+    UNDERLAY_SLOT,
     VmSpec,
     free_port,
     interfaces,
@@ -46,7 +47,7 @@ from netlab.providers.qemu.vm import (
     read_text,
     underlay_rename_script,
 )
-from netlab.providers.segments import choose_mcast, used_mcast
+from netlab.providers.qemu.wires import lab_hubs, nic_hubs, underlay_names
 from netlab.settings import settings
 from netlab.state import LabState, Resource, active_labs
 from netlab.tools.processes import pid_alive, stop_processes
@@ -165,10 +166,12 @@ class QemuProvider(Provider):
         self.socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._make_key()
         info = self._info()
-        mcast = tuple(info["mcast"]) if info.get("mcast") else choose_mcast(self.lab.name, used_mcast(self.lab.name))
+        hubs = lab_hubs(self.lab, info, self.vm_dir)
+        mcast = next(iter(hubs.values()))
         accel = accelerator(str(image.kernel), images_root(), settings().qemu_accel)
         hosts: dict[str, Any] = dict(info.get("hosts", {}))
-        to_boot = [h for h in self.lab.hosts if self.pid(h) is None]
+        machines = self.lab.machines
+        to_boot = [h for h in machines if self.pid(h) is None]
         if info.get("image") not in (None, str(image.dir)):
             # The image was rebuilt since these disks were made: their backing file is another.
             for host in to_boot:
@@ -178,19 +181,21 @@ class QemuProvider(Provider):
             port = free_port(taken)
             taken.add(port)
             hosts[host] = {"port": port, "machine_id": hosts.get(host, {}).get("machine_id") or uuid.uuid4().hex}
-        self.state.set(provider_data={"image": str(image.dir), "mcast": list(mcast), "accel": accel, "hosts": hosts})
+        self.state.set(provider_data={"image": str(image.dir), "mcast": list(mcast), "accel": accel, "hosts": hosts,
+                                      "segments": {s: list(hub) for s, hub in hubs.items()}})
         self._write_ssh_config()
         if to_boot:
-            progress(f"booting {len(to_boot)} VMs ({accel}; {', '.join(to_boot)}) on underlay "
-                     f"{mcast[0]}:{mcast[1]}")
+            ports = sorted(port for _, port in hubs.values())
+            wire = f"{mcast[0]}:{ports[0]}" + (f"-{ports[-1]}" if len(ports) > 1 else "")
+            progress(f"booting {len(to_boot)} VMs ({accel}; {', '.join(to_boot)}) on underlay {wire}")
             started = time.monotonic()
-            specs = [self._spec(h, image, mcast, accel, hosts[h]) for h in to_boot]
+            specs = [self._spec(h, image, nic_hubs(self.lab, h, hubs), accel, hosts[h]) for h in to_boot]
             for spec in specs:
                 self._start(spec)
                 self.machine_event(spec.host, "booting")
             self._wait_ready(specs)
             progress(f"VMs ready in {time.monotonic() - started:.0f} s")
-        check_ssh(self.run, list(self.lab.hosts), self.ssh_config)
+        check_ssh(self.run, machines, self.ssh_config)
         self._rename_underlay()
 
     def _make_key(self) -> None:
@@ -205,11 +210,12 @@ class QemuProvider(Provider):
         ports = {h: v["port"] for h, v in self._info().get("hosts", {}).items()}
         self.ssh_config.write_text(ssh_config_text(ports, self.key, self.socket_dir))
 
-    def _spec(self, host: str, image: Image, mcast: tuple[str, int], accel: str, info: dict[str, Any]) -> VmSpec:
+    def _spec(self, host: str, image: Image, underlay: tuple[tuple[str, int], ...], accel: str,
+              info: dict[str, Any]) -> VmSpec:
         return VmSpec(
             lab=self.lab.name, host=host, image=image, disk=self.disk(host), serial=self.serial_log(host),
             monitor=self.monitor(host), pidfile=self.pidfile(host), ssh_port=int(info["port"]),
-            mcast=mcast, accel=accel, pubkey=self.key.with_suffix(".pub").read_text(),
+            underlay=underlay, accel=accel, pubkey=self.key.with_suffix(".pub").read_text(),
             machine_id=info["machine_id"], mgmt_net=mgmt_network(self.lab),
         )
 
@@ -265,15 +271,19 @@ class QemuProvider(Provider):
         )
 
     def _rename_underlay(self) -> None:
-        """Labs may name the underlay NIC; the VMs call it enp0s8 (its PCI slot) until told."""
-        name = self.lab.underlay.interface
-        if name == DEFAULT_UNDERLAY_NIC:
-            return
-        script = underlay_rename_script(name)
-        for host in self.lab.hosts:
-            result = self.run(host, ["sh", "-c", script])
-            if not result.ok:
-                raise NetlabError(f"renaming the underlay NIC to {name} on {host} failed: {result.stderr.strip()}")
+        """Labs may name the underlay NICs; the VMs call them enp0s8, enp0s9 ... (their PCI slots)
+        until told."""
+        def rename(machine: str) -> str | None:
+            names = underlay_names(self.lab, machine)
+            if names == [f"enp0s{UNDERLAY_SLOT + i}" for i in range(len(names))]:
+                return None
+            result = self.run(machine, ["sh", "-c", underlay_rename_script(*names)])
+            return None if result.ok else f"{machine}: {result.stderr.strip()}"
+
+        with ThreadPoolExecutor(max_workers=max(1, len(self.lab.machines))) as pool:
+            failures = [f for f in pool.map(rename, self.lab.machines) if f]
+        if failures:
+            raise NetlabError("renaming the underlay NICs failed: " + "; ".join(failures))
 
     # -- destroy --------------------------------------------------------------------------------
     def destroy(self, progress: Progress) -> None:
@@ -302,7 +312,7 @@ class QemuProvider(Provider):
             disk = (res.extra or {}).get("disk", "")
             if disk and pid_alive(int(res.name), disk):
                 found[int(res.name)] = disk
-        for host in self.lab.hosts:  # a crash between starting QEMU and recording its PID
+        for host in self.lab.machines:  # a crash between starting QEMU and recording its PID
             with contextlib.suppress(OSError, ValueError):
                 pid = int(self.pidfile(host).read_text().strip())
                 if pid_alive(pid, str(self.disk(host))):
@@ -317,8 +327,8 @@ class QemuProvider(Provider):
             result = self.run(host, ["ip", "-j", "addr", "show"], timeout=20)
             return HostStatus(host, "running", interfaces(result.stdout) if result.ok else [])
 
-        with ThreadPoolExecutor(max_workers=max(1, len(self.lab.hosts))) as pool:
-            return list(pool.map(one, self.lab.hosts))
+        with ThreadPoolExecutor(max_workers=max(1, len(self.lab.machines))) as pool:
+            return list(pool.map(one, self.lab.machines))
 
     # -- reaching hosts -------------------------------------------------------------------------
     def host_argv(self, host: str, command: list[str], interactive: bool = False) -> list[str]:

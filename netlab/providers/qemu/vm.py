@@ -19,6 +19,9 @@ from netlab.tools.qemu import QEMU, qmp_argv
 
 MGMT_SLOT, UNDERLAY_SLOT, DISK_SLOT, RNG_SLOT = 0x3, 0x8, 0x5, 0x6
 DEFAULT_UNDERLAY_NIC = f"enp0s{UNDERLAY_SLOT}"
+# A router's NICs take the slots after the first underlay NIC's (enp0s8, enp0s9, enp0s10 ...);
+# the root bus ends at slot 0x1f.
+MAX_UNDERLAY_NICS = 0x20 - UNDERLAY_SLOT
 # Under emulation (no KVM) a VM needs about 380 MB with a bounded translation cache (FACTS.md).
 TCG_MEMORY_MB, KVM_MEMORY_MB = 384, 512
 BOOT_TIMEOUT = {"tcg": 300.0, "kvm": 90.0}
@@ -42,8 +45,8 @@ def free_port(taken: set[int]) -> int:
 
 
 def mgmt_network(lab: Lab) -> str:
-    """The first management subnet that overlaps neither the underlay nor any tunnel address."""
-    used = [lab.underlay.network]
+    """The first management subnet that overlaps neither an underlay segment nor a tunnel address."""
+    used = list(lab.underlay.networks.values())
     for tunnel in lab.tunnels:
         for address in tunnel.endpoints.values():
             net = ipaddress.ip_interface(address).network
@@ -74,7 +77,7 @@ class VmSpec:
     monitor: Path  # the QMP socket
     pidfile: Path
     ssh_port: int
-    mcast: tuple[str, int]
+    underlay: tuple[tuple[str, int], ...]  # the hub (group, port) of each underlay NIC: slots 8, 9 ...
     accel: str
     pubkey: str
     machine_id: str
@@ -92,7 +95,8 @@ class VmSpec:
     def argv(self) -> list[str]:
         memory = TCG_MEMORY_MB if self.accel == "tcg" else KVM_MEMORY_MB
         accel = "tcg,tb-size=128" if self.accel == "tcg" else "kvm"
-        group, port = self.mcast
+        if not 1 <= len(self.underlay) <= MAX_UNDERLAY_NICS:
+            raise NetlabError(f"{self.host}: a VM has 1 to {MAX_UNDERLAY_NICS} underlay NICs, not {len(self.underlay)}")
         return [
             QEMU, "-name", self.process_name,  # keeps the comm qemu-system-x86: pgrep qemu-system finds it
             "-machine", "pc", "-accel", accel, "-m", str(memory), "-smp", "1",
@@ -106,33 +110,58 @@ class VmSpec:
             "-netdev", f"user,id=mgmt,net={self.mgmt_net},hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22",
             "-device", f"virtio-net-pci,netdev=mgmt,addr={MGMT_SLOT:#x},"
                        f"mac={mac_address(self.lab, self.host, MGMT_SLOT)}",
-            "-netdev", f"socket,id=underlay,mcast={group}:{port},localaddr=127.0.0.1",
-            "-device", f"virtio-net-pci,netdev=underlay,addr={UNDERLAY_SLOT:#x},"
-                       f"mac={mac_address(self.lab, self.host, UNDERLAY_SLOT)}",
+            *self.underlay_argv(),
             "-device", f"virtio-rng-pci,addr={RNG_SLOT:#x}",  # sshd must not wait for entropy
             "-serial", f"file:{self.serial}",
             *qmp_argv(self.monitor),
             "-pidfile", str(self.pidfile),
         ]
 
+    def underlay_argv(self) -> list[str]:
+        """One NIC per hub, in slots 8, 9 ...: each a socket multicast hub (the segment's wire)."""
+        argv = []
+        for index, (group, port) in enumerate(self.underlay):
+            netdev, slot = "underlay" if index == 0 else f"underlay{index}", UNDERLAY_SLOT + index
+            argv += ["-netdev", f"socket,id={netdev},mcast={group}:{port},localaddr=127.0.0.1",
+                     "-device", f"virtio-net-pci,netdev={netdev},addr={slot:#x},"
+                                f"mac={mac_address(self.lab, self.host, slot)}"]
+        return argv
 
-def underlay_rename_script(name: str) -> str:
-    """Shell for a VM: a .link file that names the underlay NIC `name` from now on (every boot),
-    and the live rename of enp0s8.
 
-    The file is written durably: to a temporary file in the same directory, synced, moved into
+def underlay_link(index: int) -> str:
+    """The .link file that names underlay NIC `index` (slot 8 + index)."""
+    return UNDERLAY_LINK if index == 0 else UNDERLAY_LINK.replace(".link", f"-{index}.link")
+
+
+def underlay_rename_script(*names: str) -> str:
+    """Shell for a VM: .link files that name its underlay NICs `names` from now on (every boot;
+    the NIC in slot 8 the first name, slot 9 the second ...), and the live renames.
+
+    Each file is written durably: to a temporary file in the same directory, synced, moved into
     place, and the directory synced, so a hard reset right after `up` leaves the old file or
-    the new one, never an empty one.
+    the new one, never an empty one. NICs are renamed through temporary names (a router's new
+    names may be another NIC's old one: enp0s8 -> enp0s9).
     """
-    link = f"[Match]\nPath=pci-0000:00:{UNDERLAY_SLOT:02x}.0\n\n[Link]\nName={name}\n"
-    target = shlex.quote(UNDERLAY_LINK)
-    tmp = shlex.quote(UNDERLAY_LINK.rsplit("/", 1)[0] + "/.10-netlab-underlay.link.tmp")
+    script = ["set -e"]
     directory = shlex.quote(UNDERLAY_LINK.rsplit("/", 1)[0])
-    nic = DEFAULT_UNDERLAY_NIC
-    return (f"set -e; printf '%s' {shlex.quote(link)} > {tmp}; sync {tmp}; mv -f {tmp} {target}; "
-            f"sync -f {directory}; "
-            f"if ip link show {nic} >/dev/null 2>&1; then "
-            f"ip link set {nic} down && ip link set {nic} name {shlex.quote(name)}; fi")
+    renames = []
+    for index, name in enumerate(names):
+        slot = UNDERLAY_SLOT + index
+        link = f"[Match]\nPath=pci-0000:00:{slot:02x}.0\n\n[Link]\nName={name}\n"
+        path = underlay_link(index)
+        target = shlex.quote(path)
+        tmp = shlex.quote(path.rsplit("/", 1)[0] + "/." + path.rsplit("/", 1)[1] + ".tmp")
+        script.append(f"printf '%s' {shlex.quote(link)} > {tmp}; sync {tmp}; mv -f {tmp} {target}")
+        if name != f"enp0s{slot}":
+            renames.append((f"enp0s{slot}", f"netlabtmp{index}", name))
+    script.append(f"sync -f {directory}")
+    for nic, tmp_name, _ in renames:
+        script.append(f"if ip link show {nic} >/dev/null 2>&1; then "
+                      f"ip link set {nic} down && ip link set {nic} name {tmp_name}; fi")
+    for _, tmp_name, name in renames:
+        script.append(f"if ip link show {tmp_name} >/dev/null 2>&1; then "
+                      f"ip link set {tmp_name} name {shlex.quote(name)}; fi")
+    return "; ".join(script)
 
 
 def interfaces(ip_json: str) -> list[dict[str, Any]]:
