@@ -1,7 +1,9 @@
-"""Every catalog lab — all six tunnel types, lab9 and lab10 included — up on qemu, verified, down.
+"""Every catalog lab — all six tunnel types, lab9 and lab10 included, the routed ones too — up on
+qemu, verified, down.
 
 Slow on purpose (real VMs under emulation: about 1.5-2.5 minutes a lab here); the reason the
-qemu provider exists is that this machine's kernel has no GRE, GENEVE, IPIP or SIT.
+qemu provider exists is that this machine's kernel has no GRE, GENEVE, IPIP or SIT. lab10-routed
+(routers are VMs too) also runs the TTL lesson, in its own test to boot it once.
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ def _leftovers(provider: QemuProvider, pids: list[int], disks: list[Path]) -> li
     return out
 
 
-@pytest.mark.parametrize("lab", [e.name for e in catalog.catalog() if e.name != "gre"])
+# gre: through the command line below; lab10-routed: with the TTL lesson below.
+OWN_TESTS = ("gre", "lab10-routed")
+
+
+@pytest.mark.parametrize("lab", [e.name for e in catalog.catalog() if e.name not in OWN_TESTS])
 def test_catalog_lab_on_qemu(lab: str, vm_image: object) -> None:
     session = open_lab(lab, "qemu")
     provider = session.provider
@@ -68,4 +74,59 @@ def test_gre_through_the_command_line(vm_image: object) -> None:
     finally:
         run = subprocess.run([*NETLAB, "down", "gre", "--provider", "qemu"], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+    assert _leftovers(provider, pids, disks) == []
+
+
+def netlab(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*NETLAB, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_lab10_routed_on_qemu_and_the_ttl_lesson(vm_image: object) -> None:
+    """lab10-routed: router gw is a VM with a NIC on each segment's hub (enp0s8 left, enp0s9
+    right), configured by site.yml's router play. Every check passes; then the TTL lesson: with
+    TTL 1 on every host's vxlan0 (`netlab break ... low-ttl`) multicast dies at gw and boxA cannot
+    reach boxC (boxB, on its own segment, it still can); `netlab reset` brings it back."""
+    session = open_lab("lab10-routed", "qemu")
+    provider = session.provider
+    assert isinstance(provider, QemuProvider)
+    started = time.monotonic()
+    try:
+        up(session, quiet)
+        booted = time.monotonic()
+        result = run_verify(session.lab, provider)
+        print(f"\nlab10-routed: up {booted - started:.0f} s, verify {result.seconds:.1f} s, {len(result.cases)} checks")
+        assert result.passed, failures(result)
+        assert {h.host: h.state for h in provider.status()} == dict.fromkeys(session.lab.machines, "running")
+        # The router, through the command line: its NICs on the two segments, forwarding, smcrouted.
+        run = netlab("exec", "lab10-routed", "gw", "--", "sh", "-c",
+                     "ip -br addr; cat /proc/sys/net/ipv4/ip_forward; systemctl is-active netlab-smcroute")
+        assert run.returncode == 0, run.stderr
+        assert "192.168.50.1/24" in run.stdout.split("enp0s8")[1].splitlines()[0]
+        assert "192.168.51.1/24" in run.stdout.split("enp0s9")[1].splitlines()[0]
+        assert run.stdout.split()[-2:] == ["1", "active"], run.stdout
+        # Capture on the right segment (on gw's enp0s9): boxA's VXLAN packets arrive one hop lower.
+        run = netlab("capture", "lab10-routed", "--segment", "right", "--ping", "boxA", "boxC", "-c", "4",
+                     "udp", "and", "src", "192.168.50.4")
+        assert run.returncode == 0, run.stderr
+        assert "ttl 4," in run.stdout and "VXLAN" in run.stdout, run.stdout
+
+        for host in ("boxA", "boxB", "boxC"):
+            run = netlab("break", "lab10-routed", "low-ttl", "--host", host)
+            assert run.returncode == 0, run.stdout + run.stderr
+        ttls = provider.run("boxA", ["sh", "-c", "ip -d link show vxlan0 | grep -o 'ttl [0-9]*'"])
+        assert ttls.stdout.split() == ["ttl", "1"], ttls.stdout
+        broken = run_verify(session.lab, provider, only=["ping"])
+        failed = {(c.host, c.peer) for c in broken.cases if not broken.outcome(c).passed}
+        assert ("boxA", "boxC") in failed and ("boxC", "boxA") in failed, failed
+        assert ("boxA", "boxB") not in failed
+
+        run = netlab("reset", "lab10-routed")
+        assert run.returncode == 0, run.stdout + run.stderr
+        again = run_verify(session.lab, provider)
+        assert again.passed, failures(again)
+    finally:
+        pids = [int(r.name) for r in provider.state.resources("pid")]
+        disks = [Path(r.name) for r in provider.state.resources("disk")]
+        down(session, quiet)
+    assert len(pids) == 4
     assert _leftovers(provider, pids, disks) == []
