@@ -154,16 +154,17 @@ def test_status_json_error_leaves_stdout_empty() -> None:
 
 @needs_root
 def test_status_json_of_a_running_lab() -> None:
-    assert invoke("-q", "up", "lab9", "--provider", "netns").exit_code == 0
+    # Under a name of its own: namespaces are machine-wide, other tests use lab9.
+    assert invoke("-q", "up", "lab9", "--provider", "netns", "--name", "clijson").exit_code == 0
     try:
-        result = invoke("status", "lab9", "--json")
+        result = invoke("status", "clijson", "--json")
         assert result.exit_code == 0, result.output
         data = json.loads(result.stdout)
         assert data["provider"] == "netns" and data["phase"] == "up" and data["running"]
         names = {i["name"] for h in data["hosts"] for i in h["interfaces"]}
         assert "vxlan0" in names
     finally:
-        invoke("down", "lab9")
+        invoke("down", "clijson")
 
 
 # -- the picture ------------------------------------------------------------------------------------------------
@@ -276,32 +277,32 @@ def test_the_log_never_creates_the_lab_directory(tmp_path: object) -> None:
 
 @needs_root
 def test_log_after_up_and_a_failed_up() -> None:
-    assert invoke("up", "lab9", "--provider", "netns").exit_code == 0
+    assert invoke("up", "lab9", "--provider", "netns", "--name", "clilog").exit_code == 0
     try:
-        result = invoke("log", "lab9")
+        result = invoke("log", "clilog")
         assert result.exit_code == 0
         assert "netlab up" in result.stdout and "-batch -" in result.stdout
         assert "  < " in result.stdout  # the ip commands it sent
         # An up that fails once the lab is known: the error is in the log too, and netlab says so.
-        failed = invoke("up", "lab9", "--inventory", "/nonexistent/hosts.yml")
+        failed = invoke("up", "clilog", "--inventory", "/nonexistent/hosts.yml")
         assert failed.exit_code == 1
-        assert "netlab log lab9" in failed.output
-        assert "error: --inventory /nonexistent/hosts.yml: no such file" in invoke("log", "lab9").stdout
-        assert invoke("log", "lab9", "--path").stdout.strip().endswith("commands.log")
+        assert "netlab log clilog" in failed.output
+        assert "error: --inventory /nonexistent/hosts.yml: no such file" in invoke("log", "clilog").stdout
+        assert invoke("log", "clilog", "--path").stdout.strip().endswith("commands.log")
     finally:
-        invoke("down", "lab9")
-    assert invoke("log", "lab9").exit_code == 1  # down removed the lab, and its log
+        invoke("down", "clilog")
+    assert invoke("log", "clilog").exit_code == 1  # down removed the lab, and its log
 
 
 @needs_root
 def test_verbose_echoes_and_quiet_hides_progress() -> None:
     try:
-        loud = invoke("-v", "up", "lab9", "--provider", "netns")
+        loud = invoke("-v", "up", "lab9", "--provider", "netns", "--name", "clivq")
         assert loud.exit_code == 0 and "$ ip " in loud.stderr
-        quiet = invoke("-q", "up", "lab9")
+        quiet = invoke("-q", "up", "clivq")
         assert quiet.exit_code == 0 and quiet.stderr == "" and "using" not in quiet.stdout
     finally:
-        invoke("down", "lab9")
+        invoke("down", "clivq")
 
 
 def test_log_of_a_lab_that_is_not_up() -> None:

@@ -124,7 +124,9 @@ def complete_host(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
 
 
 def complete_provider(incomplete: str) -> list[tuple[str, str]]:
-    return [(name, why) for name, why in PROVIDER_HELP.items() if name.startswith(incomplete)]
+    from netlab.providers import PROVIDER_NAMES
+
+    return [(name, PROVIDER_HELP.get(name, "")) for name in PROVIDER_NAMES if name.startswith(incomplete)]
 
 
 # What --provider's completion says of each (the registry imports no provider: no cost here).
