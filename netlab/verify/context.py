@@ -6,8 +6,11 @@ thus costs 64 remote commands (one `ip netns exec` or one ssh round trip each), 
 
 Every command in a batch is wrapped in `timeout` there, so a host that never answers (a ping
 leaving through the wrong route, a stuck tool) fails its case instead of hanging `netlab
-verify`. When verify is interrupted, the script stops its commands (their whole process
-groups) and removes its temporary directory before it exits.
+verify`. The batch as a whole also has a LOCAL deadline here (netlab.verify.local): a host, or
+an ssh connection, that stops answering altogether fails that host's cases with "no answer
+within N s" and the command, however the pipes are held. When verify is interrupted, the
+script stops its commands (their whole process groups) and removes its temporary directory
+before it exits.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import re
 import secrets
 import shlex
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +31,7 @@ import testinfra
 
 from netlab.model import Lab, Tunnel
 from netlab.providers.base import Provider
+from netlab.verify import local
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -141,8 +146,9 @@ class Context:
         self.lab = lab
         self.provider = provider
         self.tunnels = {t.name: t for t in lab.tunnels}
-        options = provider.testinfra_options()
-        self.hosts = {h: testinfra.get_host(provider.testinfra_uri(h), **options) for h in lab.hosts}
+        self.hosts = {h: testinfra.get_host(provider.testinfra_uri(h), **_options(provider, h))
+                      for h in lab.hosts}
+        self._mastered: set[str] = set()
         self._memo: dict[Hashable, Any] = {}
         self._lock = threading.Lock()
         # Seconds to wait for a reply that should come; a refused probe waits this long too.
@@ -160,11 +166,44 @@ class Context:
         output = stdout + (("\n" + stderr) if stderr.strip() else "")
         return Evidence(host, command, rc, output, stdout, deadline, rc in TIMED_OUT)
 
+    def transport(self, host: str) -> float:
+        """Seconds beyond a script's own bounds that reaching `host` may take (ssh's connect)."""
+        return 10.0 + float(getattr(self.hosts[host].backend, "timeout", 0) or 0)
+
+    def run_here(self, host: str, script: str, seconds: float) -> local.LocalResult:
+        """Run `script` on host, waiting here at most `seconds` (see netlab.verify.local)."""
+        backend = self.hosts[host].backend
+        with self._lock:
+            first = host not in self._mastered
+            self._mastered.add(host)
+        if first:
+            local.ensure_master(backend)
+        shell = local.shell_command(backend, script)
+        if shell is not None:
+            return local.run_bounded(shell, seconds)
+        start = time.monotonic()
+        what = f"{type(backend).__name__}.run on {host}"
+        try:
+            result = local.run_in_thread(lambda: backend.run(script), seconds)
+        except TimeoutError:
+            return local.LocalResult(124, "", "", True, time.monotonic() - start, what)
+        return local.LocalResult(result.rc, result.stdout, result.stderr, False, time.monotonic() - start, what)
+
+    def _unanswered(self, host: str, command: str, got: local.LocalResult) -> Evidence:
+        """Evidence of a command whose host gave no answer before the local deadline."""
+        seconds = math.ceil(got.seconds)
+        partial = (got.stdout + got.stderr).strip()[-2000:]
+        return Evidence(host, command, 124,
+                        f"(netlab waited {seconds} s here and stopped: {got.command})"
+                        + (f"\n{partial}" if partial else ""), "", seconds, True)
+
     def sh(self, host: str, command: str, budget: float = 0.0) -> Evidence:
         """Run one `command` on host with a deadline; `budget` is how long its own bounds allow."""
         deadline = self.deadline(budget)
         with self._slots:
-            result = self.hosts[host].run(bounded(command, deadline))
+            result = self.run_here(host, bounded(command, deadline), deadline + KILL_GRACE + self.transport(host))
+        if result.timed_out:
+            return self._unanswered(host, command, result)
         return self._evidence(host, command, deadline, result.rc, result.stdout, result.stderr)
 
     def batch(self, host: str, probes: list[Probe]) -> dict[Probe, Evidence]:
@@ -173,8 +212,12 @@ class Context:
             return {}
         token = secrets.token_hex(6)
         items = [(p.command, self.deadline(p.budget), p.stage) for p in probes]
+        # The script ends by itself within its stages' longest deadlines (and `timeout`'s grace).
+        bound = sum(max(dl for _, dl, s in items if s == stage) + KILL_GRACE for stage in {s for *_, s in items})
         with self._slots:
-            result = self.hosts[host].run(batch_script(items, token))
+            result = self.run_here(host, batch_script(items, token), bound + self.transport(host))
+        if result.timed_out:
+            return {p: self._unanswered(host, p.command, result) for p in probes}
         parsed = parse_batch(result.stdout, len(probes), token)
         out = {}
         for probe, (_, deadline, _), got in zip(probes, items, parsed, strict=True):
@@ -212,3 +255,13 @@ class Context:
     def recall(self, key: Hashable) -> tuple[bool, Any]:
         with self._lock:
             return (key in self._memo, self._memo.get(key))
+
+
+def _options(provider: Provider, host: str) -> dict[str, Any]:
+    """testinfra's options for host; verify's ssh commands never become a ControlMaster."""
+    options = dict(provider.testinfra_options())
+    if provider.testinfra_uri(host).startswith("ssh://"):
+        extra = options.get("ssh_extra_args") or ""
+        if "controlmaster" not in extra.lower():
+            options["ssh_extra_args"] = f"{extra} {local.SSH_OPTIONS}".strip()
+    return options

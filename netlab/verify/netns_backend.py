@@ -22,10 +22,13 @@ class NetnsBackend(base.BaseBackend):
     def get_hosts(cls, host: str, **kwargs: Any) -> list[str]:
         return [host]
 
-    def run(self, command: str, *args: str, **kwargs: Any) -> base.CommandResult:
+    def local_command(self, command: str, *args: str) -> str:
+        """The shell command that runs `command` in the namespace (netlab.verify.local runs it)."""
         # `ip netns exec` (not nsenter) remounts /sys, so ss, ip and tcpdump see the namespace.
-        return self.run_local("ip netns exec %s /bin/sh -c %s", self.namespace,
-                              self.get_command(command, *args))
+        return str(self.quote("ip netns exec %s /bin/sh -c %s", self.namespace, self.get_command(command, *args)))
+
+    def run(self, command: str, *args: str, **kwargs: Any) -> base.CommandResult:
+        return self.run_local(self.local_command(command, *args))
 
 
 def register() -> None:
