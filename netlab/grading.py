@@ -61,7 +61,7 @@ def grade_all(refs: list[str]) -> list[Grade]:
             grades.append(grade(ref))
         except NetlabError as exc:
             # A lab that is not up (or is broken beyond checking) scores nothing, and says why.
-            grades.append(Grade(ref, 0, 0, 0, 0, exc.message.splitlines()[0]))
+            grades.append(Grade(ref, 0, 0, 0, 0, f"not graded: {exc.message.splitlines()[0]}"))
     return grades
 
 

@@ -46,7 +46,10 @@ def _stored(name: str) -> StateRecord | None:
     state = LabState(name)
     if not state.exists:
         return None
-    record = state.read()
+    try:
+        record = state.read()
+    except NetlabError:
+        return None  # damaged: reported by the command that reads it (down salvages it)
     return record if record.model is not None else None
 
 
