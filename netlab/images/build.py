@@ -34,8 +34,9 @@ READY_MARKER = "NETLAB-READY"
 PACKAGES = (
     "systemd-sysv", "udev", "openssh-server", "python3", "iproute2", "iputils-ping", "fping",
     "tcpdump", "kmod", "procps", "linux-image-cloud-amd64",
-    # Routers of routed underlays route the labs' multicast groups with smcroute.
-    "smcroute",
+    # Routers of routed underlays route the labs' multicast groups with smcroute; tracepath shows
+    # the hops (leaf-spine's description uses it).
+    "smcroute", "iputils-tracepath",
     # Vagrant (the libvirt box) runs its own setup through sudo, even when it logs in as root.
     "sudo",
 )
