@@ -9,8 +9,8 @@ NICs that join it one L2 segment without root, bridges or taps. A unit in the im
 marker on the serial console once sshd is up: that is when a VM is ready.
 
 This module is the lifecycle (create, destroy, status, reaching hosts); `vm` builds a VM's
-command line, `ssh` its SSH settings; the machine-wide facts and programs (KVM probe, QMP,
-processes) are in netlab.tools.
+command line, `wires` says which hub each underlay NIC joins, `ssh` its SSH settings; the
+machine-wide facts and programs (KVM probe, QMP, processes) are in netlab.tools.
 """
 
 from __future__ import annotations
