@@ -71,9 +71,9 @@ class Vxlan(TunnelType):
         return want
 
     def udp_wire(self, local: str, t: Tunnel) -> tuple[list[str], list[str]]:
-        # tcpdump decodes VXLAN only on 4789 unless told which port carries it.
-        options = [] if t.effective_dstport == self.default_dstport else ["-T", "vxlan"]
-        return options, [self.wire_marker, f"IP {local}.", f"vni {t.vni}"]
+        # Always say it is VXLAN: tcpdump picks a decoder by port, VXLAN only on 4789, and a random
+        # source port can win (49152 decodes as BCM-LI-SHIM). The filter keeps only the tunnel's.
+        return ["-T", "vxlan"], [self.wire_marker, f"IP {local}.", f"vni {t.vni}"]
 
 
 TYPE = Vxlan()
