@@ -297,7 +297,8 @@ def _why_no_vms() -> str | None:
 
 
 # What a VM looks like to netlab: its files, units, devices and addresses.
-SNAPSHOT = ("ls -A /etc/netlab; sha256sum /etc/netlab/* 2>/dev/null; ls /etc/systemd/system /etc/systemd/system/multi-user.target.wants; "
+SNAPSHOT = ("ls -A /etc/netlab; sha256sum /etc/netlab/* 2>/dev/null; "
+            "ls /etc/systemd/system /etc/systemd/system/multi-user.target.wants; "
             "ip -br link | sed 's/@.*//' | cut -d' ' -f1; ip -br addr")
 
 
