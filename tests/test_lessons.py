@@ -8,9 +8,11 @@ The first line `<!-- netlab-lesson: lab=LAB provider=netns|qemu -->` names the c
 the provider the lesson runs on (qemu: the tunnel types this machine's kernel lacks).
 
 For each lesson the test runs every command in order under an instance name of its own
-(`netlab up LAB ...` gets `--name lsn-LAB`, and every other command that names LAB names the
-instance), checks each exit code and expectation, and always takes the lab down. The netns
-lessons are quick (a few seconds each; need root); the qemu ones are marked qemu and slow.
+(`netlab up LAB ...` gets `--name lsn-LAB`; every other command's lab argument becomes the
+instance, except explain's; expectations are never renamed, so they must not name the lab),
+checks each exit code and expectation, and always takes the lab down. The netns lessons need root
+and take 15-30 s each on the shared 2-core test machine (mostly Python starting netlab once per
+command); the qemu ones are marked qemu and slow (1.5-5 min each, mostly `up`).
 The structural tests (every catalog lab has a lesson with the five parts, every expectation is in
 the output the lesson shows) need neither.
 
