@@ -19,6 +19,7 @@ from netlab.model import Lab, Tunnel
 from netlab.providers.base import Progress, Provider
 from netlab.render.hostvars import host_vars
 from netlab.render.scripts import batches, command_lines, host_script, router_installer
+from netlab.tunnels import KERNEL_DEVICES
 
 BATCH_TIMEOUT = 60.0
 
@@ -47,7 +48,7 @@ def configure_host(provider: Provider, host: str, prune: bool = True) -> list[st
     fdb = current_flood_lists(provider, host, [t for t in lab.tunnels_of(host) if t.name in links])
     changes: list[str] = []
     commands: list[str] = ["ip link set lo up"]
-    wanted = {"lo", lab.underlay.interface, *(t.name for t in lab.tunnels_of(host))}
+    wanted = {"lo", lab.underlay.interface, *(t.name for t in lab.tunnels_of(host)), *KERNEL_DEVICES}
     # Only virtual devices go (they have a kind): a VM's own NICs are never touched.
     extra = [name for name in sorted(set(links) - wanted) if (links[name].get("linkinfo") or {}).get("info_kind")]
     for name in extra if prune and provider.owns_machines else []:

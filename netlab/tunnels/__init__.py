@@ -15,6 +15,8 @@ TUNNEL_TYPES: dict[str, TunnelType] = {
     m.TYPE.name: m.TYPE for m in (vxlan, geneve, gre, gretap, ipip, sit)
 }
 TYPE_NAMES: tuple[str, ...] = tuple(TUNNEL_TYPES)
+# The kernel's own fallback devices of every type (see TunnelType.kernel_devices).
+KERNEL_DEVICES: frozenset[str] = frozenset(d for t in TUNNEL_TYPES.values() for d in t.kernel_devices)
 
 
 def types_with(attribute: str, joiner: str = " and ") -> str:
@@ -23,4 +25,4 @@ def types_with(attribute: str, joiner: str = " and ") -> str:
     return joiner.join(names)
 
 
-__all__ = ["TUNNEL_TYPES", "TYPE_NAMES", "TunnelType", "types_with"]
+__all__ = ["KERNEL_DEVICES", "TUNNEL_TYPES", "TYPE_NAMES", "TunnelType", "types_with"]

@@ -48,6 +48,9 @@ class TunnelType:
     has_group: ClassVar[bool] = False
     # The kernel learns peers' MACs in a forwarding table (`bridge fdb`) that the fdb check reads.
     learns_macs: ClassVar[bool] = False
+    # Devices the kernel makes by itself in every namespace once this type's module is loaded
+    # (fallback devices: gre0 ...): never the lab's, never a student's, never to be removed.
+    kernel_devices: ClassVar[tuple[str, ...]] = ()
 
     # -- facts ------------------------------------------------------------------------------------
     @property

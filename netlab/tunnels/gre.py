@@ -14,6 +14,7 @@ class Gre(TunnelType):
     wire_marker = "GREv0"
     has_key = True
     ip_protocol = 47
+    kernel_devices = ("gre0", "erspan0", "ip6gre0")
 
 
 TYPE = Gre()

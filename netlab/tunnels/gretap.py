@@ -14,6 +14,7 @@ class Gretap(TunnelType):
     wire_marker = "GREv0"
     has_key = True
     ip_protocol = 47  # the GRE protocol field (0x6558, Ethernet) tells it from gre
+    kernel_devices = ("gretap0", "erspan0")
 
 
 TYPE = Gretap()

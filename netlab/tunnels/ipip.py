@@ -13,6 +13,7 @@ class Ipip(TunnelType):
     probe = "type ipip local 192.0.2.2 remote 192.0.2.1"
     wire_marker = "IP "
     ip_protocol = 4
+    kernel_devices = ("tunl0", "ip6tnl0")
 
 
 TYPE = Ipip()

@@ -13,6 +13,7 @@ class Sit(TunnelType):
     probe = "type sit local 192.0.2.2 remote 192.0.2.1"
     wire_marker = "IP6 "
     ip_protocol = 41
+    kernel_devices = ("sit0", "ip6tnl0")
 
     def endpoint_family_hint(self) -> str:
         return "IPv6 (SIT carries IPv6 over IPv4)"
