@@ -63,6 +63,22 @@ needs_root = pytest.mark.skipif(
 )
 
 
+def why_no_vms() -> str | None:
+    """Why QEMU VMs cannot run here, or None."""
+    from netlab.images import cached_image, missing_tools
+
+    if shutil.which("qemu-system-x86_64") is None:
+        return "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86 qemu-utils)"
+    if os.geteuid() != 0:
+        return "needs root to build the VM image (mmdebstrap --mode=root)"
+    if cached_image() is None and missing_tools():
+        return "no cached VM image and no tools to build one (apt-get install mmdebstrap e2fsprogs qemu-utils)"
+    return None
+
+
+needs_vms = pytest.mark.skipif(why_no_vms() is not None, reason=why_no_vms() or "")
+
+
 @pytest.fixture(scope="session")
 def vm_image() -> object:
     """One VM image for every qemu test (built once, then cached across runs)."""

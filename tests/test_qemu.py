@@ -3,8 +3,6 @@ over QMP, verify, down (slow). The fast tests without VMs are in test_qemu_units
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from netlab.images import build as image_build
-from netlab.images import cached_image, missing_tools
 from netlab.lifecycle import Session, down, open_lab, up
 from netlab.providers.qemu import QemuProvider
 from netlab.tools.processes import pid_alive
 from netlab.verify.runner import VerifyResult, run_verify
+
+from .conftest import needs_vms
 
 pytestmark = pytest.mark.qemu
 
@@ -26,17 +25,6 @@ DATA = Path(__file__).parent / "data"
 MIX = DATA / "qemu-mix.yml"
 
 
-def _why_no_vms() -> str | None:
-    if shutil.which("qemu-system-x86_64") is None:
-        return "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86 qemu-utils)"
-    if os.geteuid() != 0:
-        return "needs root to build the VM image (mmdebstrap --mode=root)"
-    if cached_image() is None and missing_tools():
-        return "no cached VM image and no tools to build one (apt-get install mmdebstrap e2fsprogs qemu-utils)"
-    return None
-
-
-needs_vms = pytest.mark.skipif(_why_no_vms() is not None, reason=_why_no_vms() or "")
 
 
 def quiet(_: str) -> None:

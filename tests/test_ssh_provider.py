@@ -29,6 +29,8 @@ from netlab.providers.ssh.preflight import Facts, parse_facts, probe_script, pro
 from netlab.providers.ssh.targets import Target, parse_ssh_args, read_inventory, ssh_config_text
 from netlab.state import LabState
 
+from .conftest import needs_vms
+
 DATA = Path(__file__).parent / "data"
 PAIR = DATA / "ssh-pair.yml"
 runner = CliRunner()
@@ -282,18 +284,6 @@ def test_up_without_an_inventory_says_what_is_needed() -> None:
 
 
 # -- for real: two qemu VMs stand in for existing machines -------------------------------------------
-def _why_no_vms() -> str | None:
-    import os
-
-    from netlab.images import cached_image, missing_tools
-
-    if shutil.which("qemu-system-x86_64") is None:
-        return "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86 qemu-utils)"
-    if os.geteuid() != 0:
-        return "needs root to build the VM image (mmdebstrap --mode=root)"
-    if cached_image() is None and missing_tools():
-        return "no cached VM image and no tools to build one (apt-get install mmdebstrap e2fsprogs qemu-utils)"
-    return None
 
 
 # What a VM looks like to netlab: its files, units, devices and addresses.
@@ -304,7 +294,7 @@ SNAPSHOT = ("ls -A /etc/netlab; sha256sum /etc/netlab/* 2>/dev/null; "
 
 @pytest.mark.qemu
 @pytest.mark.slow
-@pytest.mark.skipif(_why_no_vms() is not None, reason=_why_no_vms() or "")
+@needs_vms
 def test_a_lab_on_existing_machines_up_verified_and_down_leaves_them_as_they_were(
         tmp_path: Path, vm_image: object) -> None:
     from netlab.lifecycle import down, open_lab, up
