@@ -48,6 +48,24 @@ def closed_port() -> int:
         return s.getsockname()[1]  # closed again when the socket is
 
 
+@pytest.mark.parametrize("length", range(44, 58))
+def test_ssh_control_sockets_fit_in_a_unix_socket_path(monkeypatch: pytest.MonkeyPatch, length: int) -> None:
+    # A long state directory (CI's pytest-172/state734/...) made ssh fail: "too long for Unix
+    # domain socket". ssh adds "/" + %C (40) + a 17-character temporary suffix: at most 107 bytes.
+    import tempfile
+
+    lab = load_lab(Path(__file__).parent / "data" / "ssh-pair.yml")
+    with tempfile.TemporaryDirectory(prefix="nl", dir="/tmp") as base:
+        tail = f"/{lab.name}/ssh"
+        pad = length - len(base) - len(tail) - 1
+        assert pad > 0
+        monkeypatch.setenv("NETLAB_STATE_DIR", f"{base}/{'d' * pad}")
+        preferred = Path(f"{base}/{'d' * pad}{tail}")
+        assert len(str(preferred)) == length
+        control = SshProvider(lab, LabState(lab.name)).control_dir
+    assert len(str(control)) + 1 + 40 + 17 <= 107
+
+
 def test_ssh_is_registered_but_never_picked_unasked() -> None:
     assert "ssh" in PROVIDER_NAMES
     assert "ssh" not in DEFAULT_ORDER

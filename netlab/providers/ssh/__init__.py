@@ -63,7 +63,8 @@ class SshProvider(Provider):
     def control_dir(self) -> Path:
         """SSH control sockets: in the lab's folder unless that path is too long for a socket."""
         mine = self.state.dir / "ssh"
-        if len(str(mine)) + 45 < SOCKET_PATH_MAX:
+        # ssh adds "/" + %C (40 characters) + a temporary ".XXXXXXXXXXXXXXXX" to the path.
+        if len(str(mine)) + 50 < SOCKET_PATH_MAX:
             return mine
         tag = zlib.crc32(str(self.state.dir).encode())
         return Path(tempfile.gettempdir()) / f"netlab-{os.getuid()}-{tag:08x}-ssh"
