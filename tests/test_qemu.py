@@ -111,6 +111,14 @@ def test_overlay_comes_back_after_a_reboot(mix_lab: Session) -> None:
     provider.wait_ready_again("vmb", seen)
     print(f"\nvmb ready again in {time.monotonic() - started:.0f} s")
 
+    assert_comes_back(mix_lab, started)
+
+
+def assert_comes_back(session: Session, started: float) -> None:
+    """After vmb's hard reset: its boot unit is active again and the whole lab verifies, each
+    within a bounded time (else the failure says what vmb has)."""
+    provider = session.provider
+
     def on_vmb() -> str:
         out = provider.run("vmb", ["sh", "-c", f"ls -ld {' '.join(HOST_FILES)} /etc/netlab/*; "
                                    "systemctl status --no-pager netlab-overlay.service; ip -br link"])
@@ -125,7 +133,7 @@ def test_overlay_comes_back_after_a_reboot(mix_lab: Session) -> None:
     # Then the whole lab passes again, within a bounded time.
     deadline = time.monotonic() + 180
     while True:
-        result = bounded_verify(mix_lab, timeout=300)
+        result = bounded_verify(session, timeout=300)
         if (result is not None and result.passed) or time.monotonic() > deadline:
             break
         time.sleep(5)
@@ -134,3 +142,21 @@ def test_overlay_comes_back_after_a_reboot(mix_lab: Session) -> None:
     if not result.passed:
         pytest.fail(f"the lab did not come back after vmb's reset:\n{failures(result)}\non vmb:\n{on_vmb()}")
     print(f"lab back in {time.monotonic() - started:.0f} s after the reset")
+
+
+@needs_vms
+def test_overlay_comes_back_after_a_reboot_right_after_break_and_reset(mix_lab: Session) -> None:
+    """netlab break, netlab reset, then at once a hard reset: what reset left must survive too."""
+    from netlab import faults
+    from netlab.configure.ipbatch import apply_ip_batch
+
+    provider = mix_lab.provider
+    assert isinstance(provider, QemuProvider)
+    tunnel = mix_lab.lab.tunnels_of("vmb")[0]
+    faults.apply(provider, "device-down", faults.Target("vmb", tunnel.name))
+    assert apply_ip_batch(provider, quiet) == [f"vmb: {tunnel.name} rebuilt (the device is down)"]
+    seen = provider.ready_count("vmb")
+    provider.monitor_command("vmb", "system_reset")  # right after reset returned
+    started = time.monotonic()
+    provider.wait_ready_again("vmb", seen)
+    assert_comes_back(mix_lab, started)
