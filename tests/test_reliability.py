@@ -219,3 +219,28 @@ def test_results_survive_a_junit_path_that_cannot_be_written(tmp_path: Path, rea
         one_error(netlab("capture", "lab9", "-c", "1", "-w", "/proc/netlab.pcap"), "cannot write /proc/netlab.pcap")
     finally:
         netlab("down", "lab9")
+
+
+@needs_root
+@pytest.mark.root
+def test_a_state_directory_with_a_space_and_a_semicolon_runs_nothing(tmp_path: Path) -> None:
+    """Every value in the templates is quoted: `up --via ansible` with such a state directory works,
+    runs nothing it should not, and writes no file others can change (umask 000 here)."""
+    marker = tmp_path / "P"
+    state = tmp_path / f"x y;touch {marker}"
+    env = {**os.environ, "NETLAB_STATE_DIR": str(state)}
+    try:
+        proc = subprocess.run([*NETLAB, "up", "lab9", "--name", "relq", "--via", "ansible", "--provider", "netns"],
+                              capture_output=True, text=True, timeout=300, env=env, preexec_fn=lambda: os.umask(0))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert not marker.exists(), "a command in the state directory's name ran"
+        files = list((state / "relq" / "hosts").rglob("*.sh"))
+        assert files, "the roles wrote their scripts into the hosts' directories"
+        for path in files:
+            assert not stat.S_IMODE(path.stat().st_mode) & 0o022, f"{path} is writable by others"
+        check = subprocess.run([*NETLAB, "verify", "relq", "-k", "params"], capture_output=True, text=True,
+                               timeout=120, env=env)
+        assert check.returncode == 0, check.stdout
+    finally:
+        subprocess.run([*NETLAB, "down", "relq"], capture_output=True, env=env, timeout=120)
+    assert netlab_namespaces("relq") == []
