@@ -15,7 +15,7 @@ import pytest
 
 from netlab.state import LabState
 
-from .conftest import needs_root, netlab_namespaces, vxlan_lab, write_lab
+from .conftest import needs_root, needs_vms, netlab_namespaces, vxlan_lab, write_lab
 
 NETLAB = [sys.executable, "-m", "netlab"]
 TRIALS = 12
@@ -67,3 +67,40 @@ def test_killing_up_and_down_at_random_points_always_ends_clean_or_converged(tmp
         assert not LabState("faults").exists, what
     # The test proves something only if kills landed while up was running.
     assert killed >= TRIALS // 3, f"seed {seed}: only {killed} of {TRIALS} kills hit a running up"
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+@needs_vms
+def test_killing_a_qemu_up_while_its_vms_boot_then_down_leaves_nothing(tmp_path: Path, vm_image: object) -> None:
+    """Once for qemu: `up` SIGKILLed at a random moment while its VMs boot; `down` stops every QEMU
+    it started (found by PID and command line) and removes every disk."""
+    import psutil
+
+    seed = int(os.environ.get("NETLAB_FAULT_SEED", time.time()))
+    state = tmp_path / "state"
+    env = {**os.environ, "NETLAB_STATE_DIR": str(state)}
+    up = subprocess.Popen([*NETLAB, "up", "lab9", "--provider", "qemu", "--name", "fq"], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def ours() -> list[psutil.Process]:
+        found = []
+        for proc in psutil.process_iter(["cmdline"]):
+            argv = proc.info["cmdline"] or [""]
+            if "qemu-system" in argv[0] and str(state) in " ".join(argv):
+                found.append(proc)
+        return found
+
+    deadline = time.monotonic() + 120
+    while not ours() and up.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ours(), f"seed {seed}: no QEMU started within 120 s"
+    time.sleep(random.Random(seed).uniform(0.0, 10.0))  # somewhere in the boot
+    up.send_signal(signal.SIGKILL)
+    assert up.wait() == -signal.SIGKILL, f"seed {seed}: up ended by itself"
+    assert ours(), "the VMs outlive the killed up (their own session): down must find them"
+    result = subprocess.run([*NETLAB, "down", "fq"], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ours() == [], f"seed {seed}: QEMU left running after down"
+    assert not list(state.rglob("*.qcow2")), f"seed {seed}: disks left after down"
+    assert not (state / "fq").exists()
