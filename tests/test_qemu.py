@@ -15,6 +15,7 @@ from netlab.images import build as image_build
 from netlab.lifecycle import Session, down, open_lab, up
 from netlab.providers.qemu import QemuProvider
 from netlab.tools.processes import pid_alive
+from netlab.tools.qemu import qmp_command
 from netlab.verify.runner import VerifyResult, run_verify
 
 from .conftest import needs_vms
@@ -23,8 +24,6 @@ pytestmark = pytest.mark.qemu
 
 DATA = Path(__file__).parent / "data"
 MIX = DATA / "qemu-mix.yml"
-
-
 
 
 def quiet(_: str) -> None:
@@ -114,6 +113,20 @@ def test_overlay_comes_back_after_a_reboot(mix_lab: Session) -> None:
     assert_comes_back(mix_lab, started)
 
 
+def underlays(session: Session) -> str:
+    """Every VM's underlay as the guest sees it (counters, neighbours) and as its QEMU sees it: when
+    a host drops off the wire, this says on which side."""
+    provider = session.provider
+    assert isinstance(provider, QemuProvider)
+    lines = []
+    for host in session.lab.hosts:
+        out = provider.run(host, ["sh", "-c", "ip -s link show eth1; ip neigh show dev eth1; dmesg | tail -n 15"])
+        network = qmp_command(provider.monitor(host), "human-monitor-command",
+                              {"command-line": "info network"})
+        lines += [f"-- {host} (guest):", out.stdout + out.stderr, f"-- {host} (QEMU):", network]
+    return "\n".join(lines)
+
+
 def assert_comes_back(session: Session, started: float) -> None:
     """After vmb's hard reset: its boot unit is active again and the whole lab verifies, each
     within a bounded time (else the failure says what vmb has)."""
@@ -140,7 +153,8 @@ def assert_comes_back(session: Session, started: float) -> None:
     if result is None:
         pytest.fail(f"verify did not finish within 300 s after vmb's reset; on vmb:\n{on_vmb()}")
     if not result.passed:
-        pytest.fail(f"the lab did not come back after vmb's reset:\n{failures(result)}\non vmb:\n{on_vmb()}")
+        pytest.fail(f"the lab did not come back after vmb's reset:\n{failures(result)}\non vmb:\n{on_vmb()}"
+                    f"\n{underlays(session)}")
     print(f"lab back in {time.monotonic() - started:.0f} s after the reset")
 
 
