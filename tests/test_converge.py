@@ -118,3 +118,25 @@ def test_up_puts_back_a_flood_entry_a_student_deleted() -> None:
         assert f"00:00:00:00:00:00 dst {peer_ip}" in fdb
     finally:
         down(session, quiet)
+
+
+@pytest.mark.parametrize("via", ["default", "ansible"])
+def test_up_brings_back_an_underlay_nic_a_student_set_down(via: str) -> None:
+    """A downed underlay NIC, or one without its address, is not the lab file: `up` repairs both,
+    through the fast path and through the roles (the VM providers' path, run here on namespaces)."""
+    session = open_lab("lab9", "netns")
+    try:
+        up(session, quiet, via=via)
+        provider, lab = session.provider, session.lab
+        host = next(iter(lab.hosts))
+        nic = lab.underlay.interface
+        assert provider.run(host, ["ip", "link", "set", nic, "down"]).ok
+        assert up(session, quiet, via=via) != []
+        assert ",UP" in provider.run(host, ["ip", "-o", "link", "show", "dev", nic]).stdout
+        assert provider.run(host, ["ip", "addr", "flush", "dev", nic]).ok
+        up(session, quiet, via=via)
+        assert f" {lab.hosts[host].ip}/" in provider.run(host, ["ip", "-o", "addr", "show", "dev", nic]).stdout
+        assert up(session, quiet, via=via) == []
+    finally:
+        down(session, quiet)
+    assert netlab_namespaces("lab9") == []

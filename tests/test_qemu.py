@@ -103,6 +103,10 @@ def test_overlay_comes_back_after_a_reboot(mix_lab: Session) -> None:
     # `up` below writes every one of them again.
     wipe = f"rm -rf {' '.join(HOST_FILES)} && systemctl daemon-reload && sync"
     assert provider.run("vmb", ["sh", "-c", wipe]).ok
+    # udev may give a renamed NIC its old name as an altname (CI saw it on vmc): `up` must then
+    # still leave vmc's eth1 alone. Give it the altname for sure.
+    altname = "ip link show enp0s8 >/dev/null 2>&1 || ip link property add dev eth1 altname enp0s8"
+    assert provider.run("vmc", ["sh", "-c", altname]).ok
     seen = provider.ready_count("vmb")
     up(mix_lab, quiet)
     provider.monitor_command("vmb", "system_reset")  # at once, and nothing is shut down cleanly

@@ -38,6 +38,8 @@ from netlab.tools import qemu as qemu_tool
 from netlab.tools.processes import pid_alive, stop_processes
 from netlab.tools.qemu import qmp_command
 
+from .conftest import needs_root
+
 DATA = Path(__file__).parent / "data"
 MIX = DATA / "qemu-mix.yml"
 
@@ -154,14 +156,15 @@ def test_underlay_link_is_written_to_a_temp_file_synced_and_moved(tmp_path: Path
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     script = underlay_rename_script("eth1")
     steps = [script.index(s) for s in ("printf", "sync /etc/systemd/network/.10-netlab", "mv -f",
-                                       "sync -f /etc/systemd/network", "ip link set enp0s8 name netlabtmp0",
-                                       "ip link set netlabtmp0 name eth1")]
+                                       "sync -f /etc/systemd/network", "name netlabtmp0",
+                                       "ip link set dev netlabtmp0 name eth1")]
     assert steps == sorted(steps), script
     # Run it here against a scratch directory, with an `ip` that knows no enp0s8 (never this host's NICs).
     link = tmp_path / "network" / "10-netlab-underlay.link"
     link.parent.mkdir()
     link.write_text("old\n")
     monkeypatch.setattr(qemu_vm, "UNDERLAY_LINK", str(link))
+    monkeypatch.setattr(qemu_vm, "SYSFS", str(tmp_path / "sys"))  # no PCI slots: never this host's NICs
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
     (fake_bin / "ip").write_text("#!/bin/sh\nexit 1\n")
@@ -179,6 +182,46 @@ def test_underlay_link_is_written_to_a_temp_file_synced_and_moved(tmp_path: Path
     second = link.with_name("10-netlab-underlay-1.link")
     assert second.read_text() == "[Match]\nPath=pci-0000:00:09.0\n\n[Link]\nName=eth2\n"
     assert sorted(p.name for p in link.parent.iterdir()) == sorted([link.name, second.name])
+
+
+def _link(ns: str, name: str) -> dict:
+    out = subprocess.run(["ip", "-n", ns, "-j", "link", "show", "dev", name], capture_output=True, text=True,
+                         timeout=10)
+    return json.loads(out.stdout)[0] if out.returncode == 0 else {}
+
+
+@needs_root
+def test_a_renamed_nic_whose_old_name_is_an_altname_stays_up(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second `up` on a VM whose eth1 carries udev's altname enp0s8: the script must leave eth1
+    alone (same ifindex, still up). It used to ask `ip link show enp0s8`, which matches the altname,
+    and set eth1 down. Real `ip` in a namespace; the PCI slots are a scratch sysfs."""
+    ns = f"netlab-test-rename-{os.getpid()}"
+    sysfs = tmp_path / "sys"
+    for slot, nic in (("08", "eth1"), ("09", "enp0s9")):
+        (sysfs / "bus/pci/devices" / f"0000:00:{slot}.0" / "net" / nic).mkdir(parents=True)
+    link = tmp_path / "network" / "10-netlab-underlay.link"
+    link.parent.mkdir()
+    monkeypatch.setattr(qemu_vm, "UNDERLAY_LINK", str(link))
+    monkeypatch.setattr(qemu_vm, "SYSFS", str(sysfs))
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
+    try:
+        for cmd in (["link", "add", "eth1", "type", "veth", "peer", "name", "peer1"],
+                    ["link", "property", "add", "dev", "eth1", "altname", "enp0s8"],
+                    ["link", "set", "eth1", "up"],
+                    ["link", "add", "enp0s9", "type", "veth", "peer", "name", "peer2"]):
+            subprocess.run(["ip", "-n", ns, *cmd], check=True, timeout=10)
+        before = _link(ns, "eth1")
+
+        proc = subprocess.run(["ip", "netns", "exec", ns, "sh", "-c", underlay_rename_script("eth1", "eth2")],
+                              capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 0, proc.stderr
+        after = _link(ns, "eth1")
+        assert after["ifindex"] == before["ifindex"] and "UP" in after["flags"], after
+        # The NIC in slot 9 was still enp0s9: renamed, and up.
+        assert "UP" in _link(ns, "eth2").get("flags", []) and not _link(ns, "enp0s9")
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], timeout=10)
 
 
 # -- ports and multicast groups -----------------------------------------------------------------

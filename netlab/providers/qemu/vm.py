@@ -27,6 +27,7 @@ TCG_MEMORY_MB, KVM_MEMORY_MB = 384, 512
 BOOT_TIMEOUT = {"tcg": 300.0, "kvm": 90.0}
 # Where the VM's .link file names the underlay NIC (a lab may call it other than enp0s8).
 UNDERLAY_LINK = "/etc/systemd/network/10-netlab-underlay.link"
+SYSFS = "/sys"  # where the rename script looks NICs up (tests point it elsewhere)
 
 # QEMU's user network defaults to 10.0.2.0/24 (like VirtualBox NAT), which teaching labs use too
 # (the catalog's gretap lab does): a VM whose overlay covers its own gateway loses SSH.
@@ -141,6 +142,10 @@ def underlay_rename_script(*names: str) -> str:
     place, and the directory synced, so a hard reset right after `up` leaves the old file or
     the new one, never an empty one. NICs are renamed through temporary names (a router's new
     names may be another NIC's old one: enp0s8 -> enp0s9).
+
+    A NIC is found by its PCI slot in sysfs, never by `ip link show enp0s8`: once renamed, udev
+    may give it `enp0s8` as an altname, which `ip` still matches, and a second `up` then set the
+    lab's eth1 down (CI saw vmc drop off the underlay). A renamed NIC is set up again.
     """
     script = ["set -e"]
     directory = shlex.quote(UNDERLAY_LINK.rsplit("/", 1)[0])
@@ -152,15 +157,17 @@ def underlay_rename_script(*names: str) -> str:
         target = shlex.quote(path)
         tmp = shlex.quote(path.rsplit("/", 1)[0] + "/." + path.rsplit("/", 1)[1] + ".tmp")
         script.append(f"printf '%s' {shlex.quote(link)} > {tmp}; sync {tmp}; mv -f {tmp} {target}")
-        if name != f"enp0s{slot}":
-            renames.append((f"enp0s{slot}", f"netlabtmp{index}", name))
+        renames.append((f"{SYSFS}/bus/pci/devices/0000:00:{slot:02x}.0/net", f"netlabtmp{index}", name))
     script.append(f"sync -f {directory}")
-    for nic, tmp_name, _ in renames:
-        script.append(f"if ip link show {nic} >/dev/null 2>&1; then "
-                      f"ip link set {nic} down && ip link set {nic} name {tmp_name}; fi")
+    for pci_net, tmp_name, name in renames:
+        # The kernel's name of the NIC in that slot now (an altname never shows here).
+        script.append(f"nic=$(ls {shlex.quote(pci_net)} 2>/dev/null | head -n 1); "
+                      f'if [ -n "$nic" ] && [ "$nic" != {shlex.quote(name)} ]; then '
+                      f'ip link set dev "$nic" down && ip link set dev "$nic" name {tmp_name}; fi')
     for _, tmp_name, name in renames:
-        script.append(f"if ip link show {tmp_name} >/dev/null 2>&1; then "
-                      f"ip link set {tmp_name} name {shlex.quote(name)}; fi")
+        script.append(f"if [ -e /sys/class/net/{tmp_name} ]; then "
+                      f"ip link set dev {tmp_name} name {shlex.quote(name)} && "
+                      f"ip link set dev {shlex.quote(name)} up; fi")
     return "; ".join(script)
 
 
