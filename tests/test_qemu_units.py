@@ -198,8 +198,9 @@ def test_a_renamed_nic_whose_old_name_is_an_altname_stays_up(tmp_path: Path,
     and set eth1 down. Real `ip` in a namespace; the PCI slots are a scratch sysfs."""
     ns = f"netlab-test-rename-{os.getpid()}"
     sysfs = tmp_path / "sys"
-    for slot, nic in (("08", "eth1"), ("09", "enp0s9")):
-        (sysfs / "bus/pci/devices" / f"0000:00:{slot}.0" / "net" / nic).mkdir(parents=True)
+    # A virtio NIC's name is under virtioN/net (the VMs' case), another driver's under net.
+    for slot, nic in (("08/virtio3", "eth1"), ("09", "enp0s9")):
+        (sysfs / "bus/pci/devices" / f"0000:00:{slot[:2]}.0{slot[2:]}" / "net" / nic).mkdir(parents=True)
     link = tmp_path / "network" / "10-netlab-underlay.link"
     link.parent.mkdir()
     monkeypatch.setattr(qemu_vm, "UNDERLAY_LINK", str(link))

@@ -157,11 +157,13 @@ def underlay_rename_script(*names: str) -> str:
         target = shlex.quote(path)
         tmp = shlex.quote(path.rsplit("/", 1)[0] + "/." + path.rsplit("/", 1)[1] + ".tmp")
         script.append(f"printf '%s' {shlex.quote(link)} > {tmp}; sync {tmp}; mv -f {tmp} {target}")
-        renames.append((f"{SYSFS}/bus/pci/devices/0000:00:{slot:02x}.0/net", f"netlabtmp{index}", name))
+        renames.append((f"{SYSFS}/bus/pci/devices/0000:00:{slot:02x}.0", f"netlabtmp{index}", name))
     script.append(f"sync -f {directory}")
-    for pci_net, tmp_name, name in renames:
-        # The kernel's name of the NIC in that slot now (an altname never shows here).
-        script.append(f"nic=$(ls {shlex.quote(pci_net)} 2>/dev/null | head -n 1); "
+    for pci, tmp_name, name in renames:
+        # The kernel's name of the NIC in that slot now (an altname never shows here); a virtio
+        # NIC keeps it one level down, under virtioN/net.
+        script.append(f"nic=; for n in {shlex.quote(pci)}/net/* {shlex.quote(pci)}/virtio*/net/*; do "
+                      f'if [ -e "$n" ]; then nic=${{n##*/}}; fi; done; '
                       f'if [ -n "$nic" ] && [ "$nic" != {shlex.quote(name)} ]; then '
                       f'ip link set dev "$nic" down && ip link set dev "$nic" name {tmp_name}; fi')
     for _, tmp_name, name in renames:
