@@ -122,9 +122,10 @@ def underlays(session: Session) -> str:
     a host drops off the wire, this says on which side."""
     provider = session.provider
     assert isinstance(provider, QemuProvider)
+    nic = session.lab.underlay.interface
     lines = []
     for host in session.lab.hosts:
-        out = provider.run(host, ["sh", "-c", "ip -s link show eth1; ip neigh show dev eth1; dmesg | tail -n 15"])
+        out = provider.run(host, ["sh", "-c", f"ip -s link show {nic}; ip neigh show dev {nic}; dmesg | tail -n 15"])
         network = qmp_command(provider.monitor(host), "human-monitor-command",
                               {"command-line": "info network"})
         lines += [f"-- {host} (guest):", out.stdout + out.stderr, f"-- {host} (QEMU):", network]

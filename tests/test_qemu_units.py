@@ -199,8 +199,8 @@ def test_a_renamed_nic_whose_old_name_is_an_altname_stays_up(tmp_path: Path,
     ns = f"netlab-test-rename-{os.getpid()}"
     sysfs = tmp_path / "sys"
     # A virtio NIC's name is under virtioN/net (the VMs' case), another driver's under net.
-    for slot, nic in (("08/virtio3", "eth1"), ("09", "enp0s9")):
-        (sysfs / "bus/pci/devices" / f"0000:00:{slot[:2]}.0{slot[2:]}" / "net" / nic).mkdir(parents=True)
+    for nic in ("0000:00:08.0/virtio3/net/eth1", "0000:00:09.0/net/enp0s9"):
+        (sysfs / "bus/pci/devices" / nic).mkdir(parents=True)
     link = tmp_path / "network" / "10-netlab-underlay.link"
     link.parent.mkdir()
     monkeypatch.setattr(qemu_vm, "UNDERLAY_LINK", str(link))

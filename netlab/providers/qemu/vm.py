@@ -27,7 +27,7 @@ TCG_MEMORY_MB, KVM_MEMORY_MB = 384, 512
 BOOT_TIMEOUT = {"tcg": 300.0, "kvm": 90.0}
 # Where the VM's .link file names the underlay NIC (a lab may call it other than enp0s8).
 UNDERLAY_LINK = "/etc/systemd/network/10-netlab-underlay.link"
-SYSFS = "/sys"  # where the rename script looks NICs up (tests point it elsewhere)
+SYSFS = "/sys"  # where the rename script finds the NIC in a PCI slot (tests: a scratch tree)
 
 # QEMU's user network defaults to 10.0.2.0/24 (like VirtualBox NAT), which teaching labs use too
 # (the catalog's gretap lab does): a VM whose overlay covers its own gateway loses SSH.
