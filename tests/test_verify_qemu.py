@@ -14,7 +14,7 @@ import yaml
 from netlab.lifecycle import Session, down, open_lab, up
 from netlab.verify import local
 from netlab.verify.context import Context
-from netlab.verify.runner import run_verify
+from netlab.verify.runner import VerifyResult, run_verify
 
 from .test_qemu import needs_vms, quiet
 
@@ -61,18 +61,23 @@ def test_a_session_held_open_through_the_control_master_is_given_up(pair: Sessio
         on(pair, "ka", "[ ! -f /run/vq-hold.pid ] || kill $(cat /run/vq-hold.pid); rm -f /run/vq-hold.pid")
 
 
+def bounded_verify(session: Session, what: str) -> VerifyResult:
+    """run_verify, which must end within BOUND s; prints how long it took and the causes."""
+    start = time.monotonic()
+    result = run_verify(session.lab, session.provider)
+    took = time.monotonic() - start
+    print(f"{what}: {took:.1f} s, causes: " + "; ".join(c.summary for c in result.causes))
+    assert took < BOUND, took
+    return result
+
+
 def test_an_underlay_nic_without_its_address_is_named_in_bounded_time(pair: Session) -> None:
     nic = pair.lab.underlay.interface
     addr = pair.lab.hosts["kb"].ip
     prefix = pair.lab.underlay.network.prefixlen
     on(pair, "kb", f"ip addr del {addr}/{prefix} dev {nic}")
     try:
-        start = time.monotonic()
-        result = run_verify(pair.lab, pair.provider)
-        took = time.monotonic() - start
-        print(f"\nverify with kb's underlay address gone: {took:.1f} s, causes: "
-              + "; ".join(c.summary for c in result.causes))
-        assert took < BOUND, took
+        result = bounded_verify(pair, "\nverify with kb's underlay address gone")
         assert not result.passed
         cause = result.causes[0]
         assert (cause.host, cause.check, cause.device) == ("kb", "underlay", nic), result.causes
@@ -80,12 +85,7 @@ def test_an_underlay_nic_without_its_address_is_named_in_bounded_time(pair: Sess
         # ... and with the NIC down as well, and a tunnel gone on the other VM.
         on(pair, "kb", f"ip link set {nic} down")
         on(pair, "ka", "ip link del gtap1")
-        start = time.monotonic()
-        result = run_verify(pair.lab, pair.provider)
-        took = time.monotonic() - start
-        print(f"verify with kb's underlay down and ka's gtap1 gone: {took:.1f} s, causes: "
-              + "; ".join(c.summary for c in result.causes))
-        assert took < BOUND, took
+        result = bounded_verify(pair, "verify with kb's underlay down and ka's gtap1 gone")
         summaries = " / ".join(c.summary for c in result.causes)
         assert f"the underlay NIC {nic} on kb is down" in summaries
         assert "gtap1" in summaries
