@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from netlab.lifecycle import Session, down, open_lab, up
+
 REPO = Path(__file__).resolve().parent.parent
+
+
+def quiet(_: str) -> None:
+    """A progress callback that prints nothing."""
+
+
+@contextlib.contextmanager
+def netns_lab(lab: str) -> Iterator[Session]:
+    """`lab` (a catalog name or a file) up on netns for the block; then down, and none of its
+    namespaces left."""
+    session = open_lab(lab, "netns")
+    up(session, quiet)
+    try:
+        yield session
+    finally:
+        down(session, quiet)
+        assert netlab_namespaces(session.lab.name) == []
 
 
 @pytest.fixture(autouse=True)

@@ -16,13 +16,9 @@ from netlab import catalog
 from netlab.lifecycle import down, open_lab, up
 from netlab.providers.base import Provider
 
-from .conftest import needs_root, netlab_namespaces
+from .conftest import needs_root, netlab_namespaces, quiet
 
 pytestmark = [needs_root, pytest.mark.root]
-
-
-def quiet(_: str) -> None:
-    pass
 
 
 def ifindexes(provider: Provider) -> dict[str, int]:

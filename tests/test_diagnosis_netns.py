@@ -10,19 +10,15 @@ import pytest
 import yaml
 
 from netlab import catalog
-from netlab.lifecycle import Session, down, open_lab, up
+from netlab.lifecycle import Session
 from netlab.verify.runner import VerifyResult, run_verify
 
-from .conftest import needs_root, netlab_namespaces
+from .conftest import needs_root, netns_lab
 
 pytestmark = [needs_root, pytest.mark.root]
 
 # (catalog lab, the name it runs under here: no other test uses these)
 LABS = {"lab10": "dg-lab10", "vxlan-flood": "dg-flood", "lab9": "dg-lab9", "lab10-routed": "dg-routed"}
-
-
-def quiet(_: str) -> None:
-    pass
 
 
 @pytest.fixture
@@ -31,13 +27,8 @@ def running(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]
     data["name"] = LABS[request.param]
     path = tmp_path / f"{data['name']}.yml"
     path.write_text(yaml.safe_dump(data))
-    session = open_lab(str(path), "netns")
-    up(session, quiet)
-    try:
+    with netns_lab(str(path)) as session:
         yield session
-    finally:
-        down(session, quiet)
-        assert netlab_namespaces(session.lab.name) == []
 
 
 def sh(session: Session, host: str, *commands: str) -> None:

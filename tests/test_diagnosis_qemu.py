@@ -12,7 +12,7 @@ from netlab.configure import configure
 from netlab.lifecycle import down, open_lab, up
 from netlab.verify.runner import run_verify
 
-from .test_qemu import needs_vms, quiet
+from .conftest import needs_vms, quiet
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow, needs_vms]
 

@@ -23,15 +23,11 @@ from netlab.providers.netns import NetnsProvider, kernel_tunnel_types
 from netlab.state import LabState
 from netlab.verify.runner import run_verify
 
-from .conftest import needs_root, netlab_namespaces, vxlan_lab, write_lab
+from .conftest import needs_root, netlab_namespaces, netns_lab, quiet, vxlan_lab, write_lab
 
 pytestmark = [needs_root, pytest.mark.root]
 
 NETLAB = [sys.executable, "-m", "netlab"]
-
-
-def quiet(_: str) -> None:
-    pass
 
 
 def runnable(lab: str) -> bool:
@@ -51,13 +47,8 @@ def catalog_params() -> list[object]:
 
 @pytest.fixture
 def lab_up(request: pytest.FixtureRequest) -> Iterator[Session]:
-    session = open_lab(request.param, "netns")
-    up(session, quiet)
-    try:
+    with netns_lab(request.param) as session:
         yield session
-    finally:
-        down(session, quiet)
-        assert netlab_namespaces(session.lab.name) == []
 
 
 def failing(result) -> dict[str, set[str]]:  # check name -> hosts that failed it

@@ -18,16 +18,12 @@ from netlab.tools.processes import pid_alive
 from netlab.tools.qemu import qmp_command
 from netlab.verify.runner import VerifyResult, run_verify
 
-from .conftest import needs_vms
+from .conftest import needs_vms, quiet
 
 pytestmark = pytest.mark.qemu
 
 DATA = Path(__file__).parent / "data"
 MIX = DATA / "qemu-mix.yml"
-
-
-def quiet(_: str) -> None:
-    pass
 
 
 # -- three real VMs -------------------------------------------------------------------------------
@@ -39,6 +35,12 @@ def failures(result: VerifyResult) -> str:
             lines.append(f"{case.label}: {outcome.summary}")
             lines += [e.render() for e in outcome.evidence[:2]]
     return "\n".join(lines)
+
+
+def machines_of(provider: QemuProvider) -> tuple[list[int], list[Path]]:
+    """The QEMU PIDs and disks the lab's state records (what down must leave none of)."""
+    return ([int(r.name) for r in provider.state.resources("pid")],
+            [Path(r.name) for r in provider.state.resources("disk")])
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +57,7 @@ def mix_lab(vm_image: image_build.Image, tmp_path_factory: pytest.TempPathFactor
             print(f"\nqemu-mix up in {time.monotonic() - started:.0f} s")
             yield session
         finally:
-            pids = [int(r.name) for r in provider.state.resources("pid")]
-            disks = [Path(r.name) for r in provider.state.resources("disk")]
+            pids, disks = machines_of(provider)
             down(session, quiet)
             assert not any(pid_alive(pid, "qemu") for pid in pids), "a QEMU of the lab survived down"
             assert not any(d.exists() for d in disks), "a disk of the lab survived down"

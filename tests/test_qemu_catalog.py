@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 
 from netlab import catalog
-from netlab.lifecycle import down, open_lab, up
+from netlab.lifecycle import Session, down, open_lab, up
 from netlab.providers.qemu import QemuProvider
 from netlab.tools.processes import pid_alive
 from netlab.verify.runner import run_verify
 
-from .test_qemu import failures, needs_vms, quiet
+from .conftest import needs_vms, quiet
+from .test_qemu import failures, machines_of
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow, needs_vms]
 
@@ -36,6 +37,17 @@ def _leftovers(provider: QemuProvider, pids: list[int], disks: list[Path]) -> li
     return out
 
 
+def up_and_verify(session: Session) -> None:
+    """up, then every check passes; prints how long each took."""
+    started = time.monotonic()
+    up(session, quiet)
+    booted = time.monotonic()
+    result = run_verify(session.lab, session.provider)
+    print(f"\n{session.lab.name}: up {booted - started:.0f} s, verify {result.seconds:.1f} s, "
+          f"{len(result.cases)} checks")
+    assert result.passed, failures(result)
+
+
 # gre: through the command line below; lab10-routed: with the TTL lesson below.
 OWN_TESTS = ("gre", "lab10-routed")
 
@@ -45,16 +57,10 @@ def test_catalog_lab_on_qemu(lab: str, vm_image: object) -> None:
     session = open_lab(lab, "qemu")
     provider = session.provider
     assert isinstance(provider, QemuProvider)
-    started = time.monotonic()
     try:
-        up(session, quiet)
-        booted = time.monotonic()
-        result = run_verify(session.lab, provider)
-        print(f"\n{lab}: up {booted - started:.0f} s, verify {result.seconds:.1f} s, {len(result.cases)} checks")
-        assert result.passed, failures(result)
+        up_and_verify(session)
     finally:
-        pids = [int(r.name) for r in provider.state.resources("pid")]
-        disks = [Path(r.name) for r in provider.state.resources("disk")]
+        pids, disks = machines_of(provider)
         down(session, quiet)
     assert _leftovers(provider, pids, disks) == []
 
@@ -68,8 +74,7 @@ def test_gre_through_the_command_line(vm_image: object) -> None:
         run = subprocess.run([*NETLAB, "verify", "gre", "--provider", "qemu"], capture_output=True, text=True)
         assert run.returncode == 0, run.stdout + run.stderr
         assert "all checks pass" in run.stdout
-        pids = [int(r.name) for r in provider.state.resources("pid")]
-        disks = [Path(r.name) for r in provider.state.resources("disk")]
+        pids, disks = machines_of(provider)
         assert pids and disks
     finally:
         run = subprocess.run([*NETLAB, "down", "gre", "--provider", "qemu"], capture_output=True, text=True)
@@ -89,13 +94,8 @@ def test_lab10_routed_on_qemu_and_the_ttl_lesson(vm_image: object) -> None:
     session = open_lab("lab10-routed", "qemu")
     provider = session.provider
     assert isinstance(provider, QemuProvider)
-    started = time.monotonic()
     try:
-        up(session, quiet)
-        booted = time.monotonic()
-        result = run_verify(session.lab, provider)
-        print(f"\nlab10-routed: up {booted - started:.0f} s, verify {result.seconds:.1f} s, {len(result.cases)} checks")
-        assert result.passed, failures(result)
+        up_and_verify(session)
         assert {h.host: h.state for h in provider.status()} == dict.fromkeys(session.lab.machines, "running")
         # The router, through the command line: its NICs on the two segments, forwarding, smcrouted.
         run = netlab("exec", "lab10-routed", "gw", "--", "sh", "-c",
@@ -125,8 +125,7 @@ def test_lab10_routed_on_qemu_and_the_ttl_lesson(vm_image: object) -> None:
         again = run_verify(session.lab, provider)
         assert again.passed, failures(again)
     finally:
-        pids = [int(r.name) for r in provider.state.resources("pid")]
-        disks = [Path(r.name) for r in provider.state.resources("disk")]
+        pids, disks = machines_of(provider)
         down(session, quiet)
     assert len(pids) == 4
     assert _leftovers(provider, pids, disks) == []

@@ -38,14 +38,10 @@ from netlab.tools import qemu as qemu_tool
 from netlab.tools.processes import pid_alive, stop_processes
 from netlab.tools.qemu import qmp_command
 
-from .conftest import needs_root
+from .conftest import needs_root, quiet
 
 DATA = Path(__file__).parent / "data"
 MIX = DATA / "qemu-mix.yml"
-
-
-def quiet(_: str) -> None:
-    pass
 
 
 def provider_for(path: Path) -> QemuProvider:

@@ -22,14 +22,10 @@ from netlab.render.hostvars import router_vars
 from netlab.tools.processes import pid_alive
 from netlab.verify.runner import run_verify
 
-from .conftest import needs_root, netlab_namespaces
+from .conftest import needs_root, netlab_namespaces, quiet
 
 NETLAB = [sys.executable, "-m", "netlab"]
 ROUTED = yaml.safe_load(catalog.resolve("lab10-routed").read_text())
-
-
-def quiet(_: str) -> None:
-    pass
 
 
 def lab(change: object = None) -> dict:

@@ -19,6 +19,8 @@ from netlab.tools.libvirt import LIBVIRT_URI, volume_names
 from netlab.tools.vagrant import machine_states
 from netlab.verify.runner import run_verify
 
+from .conftest import quiet
+
 STATUS = """1700000000,boxA,metadata,provider,libvirt
 1700000000,boxA,provider-name,libvirt
 1700000000,boxA,state,running
@@ -27,10 +29,6 @@ STATUS = """1700000000,boxA,metadata,provider,libvirt
 1700000000,boxB,state-human-long,Not created. Run `vagrant up` to%!(VAGRANT_COMMA) then,extra
 1700000000,,ui,info,Current machine states:
 """
-
-
-def quiet(_: str) -> None:
-    pass
 
 
 def test_machine_readable_status_is_parsed_with_any_number_of_fields() -> None:

@@ -17,16 +17,12 @@ import yaml
 from netlab import catalog
 from netlab.lifecycle import Session, down, open_lab, up
 
-from .conftest import needs_root, netlab_namespaces
+from .conftest import needs_root, netlab_namespaces, quiet
 
 pytestmark = [needs_root, pytest.mark.root]
 
 NETLAB = [sys.executable, "-m", "netlab"]
 TOOLS = {"tcpdump", "ping", "fping", "timeout"}
-
-
-def quiet(_: str) -> None:
-    pass
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from netlab.verify import local
 from netlab.verify.context import Context
 from netlab.verify.runner import VerifyResult, run_verify
 
-from .test_qemu import needs_vms, quiet
+from .conftest import needs_vms, quiet
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow, needs_vms]
 
