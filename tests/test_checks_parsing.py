@@ -16,7 +16,7 @@ from netlab.catalog import load_lab, resolve
 from netlab.model import Lab
 from netlab.verify.checks.fdb import ZERO_MAC, missing_entries, parse_fdb
 from netlab.verify.checks.maddr import joined
-from netlab.verify.checks.mtu import verdict
+from netlab.verify.checks.mtu import answered, verdict
 from netlab.verify.checks.params import compare, parse_link
 from netlab.verify.checks.ping import parse_fping, ping_budget
 from netlab.verify.checks.socket import listening
@@ -250,3 +250,17 @@ def test_mtu_verdicts() -> None:
     assert verdict(0, 1, 1450, 28) == (True, "1422+28 bytes pass, 1423+28 are refused (MTU 1450)")
     assert verdict(1, 1, 1450, 28) == (False, "a 1450-byte packet with DF set did not get through")
     assert verdict(0, 0, 1450, 28) == (False, "a 1451-byte packet passed: the MTU is larger than 1450")
+
+
+def test_a_too_big_ping_counts_as_answered_by_its_replies_not_its_exit_code() -> None:
+    # Two packets are sent (ping notices a local refusal only at its next send): one reply is
+    # enough to prove the packet passed, though ping then exits 1.
+    refused = ("ping: local error: message too long, mtu=1450\n\n--- 192.168.60.5 ping statistics ---\n"
+               "2 packets transmitted, 0 received, +2 errors, 100% packet loss, time 10ms\n")
+    fragmented = ("1431 bytes from 192.168.60.5: icmp_seq=1 ttl=64 time=0.1 ms\n"
+                  "ping: local error: message too long, mtu=1450\n"
+                  "2 packets transmitted, 1 received, +1 errors, 50% packet loss, time 10ms\n")
+    assert not answered(1, refused)
+    assert answered(1, fragmented)
+    assert answered(0, "2 packets transmitted, 2 packets received, 0% packet loss")  # busybox
+    assert not answered(1, "") and answered(0, "")  # no summary: the exit code says

@@ -104,6 +104,8 @@ def test_a_batch_runs_each_command_with_its_own_deadline_and_keeps_its_output() 
 
 
 def test_batch_output_parses_back_into_each_commands_result() -> None:
-    script = batch_script([("echo a", 5, 0), ("printf b; exit 2", 5, 0)], "tok")
-    assert "timeout -k 2 5 sh -c 'echo a'" in script
+    script = batch_script([("echo a", 5, 0), ("printf b; exit 2", 5, 0), ("ip -j link", None, 0)], "tok")
+    assert "timeout -k 2 5 echo a >" in script  # a plain command needs no shell
+    assert "timeout -k 2 5 sh -c 'printf b; exit 2' >" in script
+    assert "\nip -j link >" in script  # a local read: no timeout of its own
     assert parse_batch("junk@@tok:1:2\nb\n@@tok:err\n\n", 2, "tok") == [None, (2, "b", "")]

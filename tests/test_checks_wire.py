@@ -1,6 +1,7 @@
-"""The wire check on recorded tcpdump output of every tunnel type, and its capture script run
-with stand-in tcpdump and ping (no root): it ends as soon as the ping does, and leaves nothing
-behind, also when its deadline stops it."""
+"""The wire check on recorded tcpdump output of every tunnel type, and its capture script: its
+stop condition on the same recordings, and the script run with stand-in tcpdump and ping (no
+root): it ends as soon as the packet shows, and leaves nothing behind, also when its deadline
+stops it. (tests/test_netns.py and the qemu tests run it with the real tools.)"""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from netlab.catalog import load_lab, resolve
 from netlab.model import Lab
-from netlab.verify.checks.wire import expectations, judge_capture, mentions, packets, wire_script
+from netlab.verify.checks.wire import expectations, judge_capture, mentions, needle, packets, wire_script
 from netlab.verify.context import bounded
 
 RECORDED = Path(__file__).parent / "data" / "recorded"
@@ -122,68 +123,130 @@ def test_an_address_must_occur_whole() -> None:
     assert not mentions("IP6 fd00:64::1 > fd00:64::22: ICMP6", "fd00:64::2")
 
 
-# -- the capture script, with stand-ins for tcpdump and ping ---------------------------------------
+# -- the capture script ------------------------------------------------------------------------
 
+def seen_by_script(inner: str | None, capture: str, tmp_path: Path) -> bool:
+    """Whether the script's `seen` (its `case` patterns) finds the proving packet in capture."""
+    (tmp_path / "out").write_text(capture)
+    script = (f'd={tmp_path}\nseen() {{ while read -r l; do case $l in {needle(inner)}) return 0;; esac; '
+              'done <"$d/out"; return 1; }\nseen')
+    return subprocess.run(["sh", "-c", script], timeout=10).returncode == 0
+
+
+@pytest.mark.parametrize(("lab", "name", "host", "peer", "recording"), CAPTURES, ids=[c[4] for c in CAPTURES])
+def test_the_script_stops_at_every_recorded_capture(lab: Lab, name: str, host: str, peer: str, recording: str,
+                                                     tmp_path: Path) -> None:
+    t = next(t for t in lab.tunnels if t.name == name)
+    inner = expectations(lab, host, peer, t)[3]
+    assert seen_by_script(inner, (RECORDED / recording).read_text(), tmp_path)
+
+
+def test_the_script_does_not_stop_at_another_address(tmp_path: Path) -> None:
+    # Stopping at a packet that is not the peer's would fail the case: never looser than `mentions`.
+    out = (RECORDED / "tcpdump-vxlan0.txt").read_text()
+    assert seen_by_script("192.168.60.22", out, tmp_path)
+    assert not seen_by_script("192.168.60.2", out, tmp_path)  # a prefix of the address captured
+    for other in ("192.168.60.221", "2.192.168.60.22", "192.168.60.99"):  # the address captured differs
+        assert not seen_by_script("192.168.60.22", out.replace("192.168.60.22", other), tmp_path), other
+    assert seen_by_script("fd00:64::2", (RECORDED / "tcpdump-sit1.txt").read_text(), tmp_path)
+    assert not seen_by_script("fd00:64::", (RECORDED / "tcpdump-sit1.txt").read_text(), tmp_path)
+    header = "".join((RECORDED / "tcpdump-gnv2.txt").read_text().splitlines(keepends=True)[:5])
+    assert not seen_by_script(None, header, tmp_path)  # tcpdump's own lines are no packet
+
+
+def test_needle_refuses_what_is_no_address() -> None:
+    with pytest.raises(ValueError):
+        needle("10.0.0.1) ;reboot")
+
+
+# Stand-ins for tcpdump and ping (no root needed): tcpdump prints a recorded capture once the ping
+# has started and waits to be stopped; ping records its arguments and its PID and sleeps.
 FAKE_TCPDUMP = """#!/bin/sh
 echo $$ > "{pids}/tcpdump"
-trap 'echo "3 packets captured" >&2; exit 0' TERM
+trap 'exit 0' TERM
 echo "listening on eth1, link-type EN10MB (Ethernet), snapshot length 262144 bytes" >&2
+while [ ! -e "{pids}/ping-args" ]; do sleep 0.01; done
 cat "{capture}"
 while :; do sleep 0.05; done
 """
 FAKE_PING = """#!/bin/sh
+echo $$ > "{pids}/ping"
 echo "$@" > "{pids}/ping-args"
 sleep {seconds}
 """
 
 
-def fake_host(tmp_path: Path, ping_seconds: float) -> tuple[dict[str, str], Path, Path]:
-    bin_dir, tmp, pids = tmp_path / "bin", tmp_path / "tmp", tmp_path / "pids"
-    for d in (bin_dir, tmp, pids):
+def fake_host(tmp_path: Path, ping_seconds: float, capture: str = "tcpdump-gre1.txt") -> tuple[dict[str, str], Path]:
+    bin_dir, pids = tmp_path / "bin", tmp_path / "pids"
+    for d in (bin_dir, pids):
         d.mkdir()
-    capture = RECORDED / "tcpdump-gre1.txt"
-    (bin_dir / "tcpdump").write_text(FAKE_TCPDUMP.format(pids=pids, capture=capture))
+    (bin_dir / "tcpdump").write_text(FAKE_TCPDUMP.format(pids=pids, capture=RECORDED / capture))
     (bin_dir / "ping").write_text(FAKE_PING.format(pids=pids, seconds=ping_seconds))
     for tool in ("tcpdump", "ping"):
         (bin_dir / tool).chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "TMPDIR": str(tmp)}
-    return env, tmp, pids
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir()
+    return env, pids
 
 
-def gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return True
-    return state in ("Z", "X")  # exited (a zombie waits for its reaper)
+def gone(pid: int, within: float = 2.0) -> bool:
+    """Whether the process has ended (a zombie waiting for its reaper counts) within `within` s."""
+    end = time.monotonic() + within
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state in ("Z", "X") or time.monotonic() > end:
+            return state in ("Z", "X")
+        time.sleep(0.02)
 
 
-def run_script(env: dict[str, str], deadline: int) -> tuple[subprocess.CompletedProcess[str], float]:
-    script = wire_script("eth1", [], "ip proto 47 and src host 192.168.50.21", "10.0.1.2", 2)
+def scratch_dirs(tmp: Path) -> set[str]:
+    """The script's scratch directories: in /dev/shm, else in $TMPDIR."""
+    return {str(p) for p in [*Path("/dev/shm").glob("netlab.*"), *tmp.glob("netlab.*")]}
+
+
+def run_script(env: dict[str, str], deadline: int, inner: str | None = "10.0.1.2") -> tuple[
+        subprocess.CompletedProcess[str], float]:
+    script = wire_script("eth1", [], "ip proto 47 and src host 192.168.50.21", "10.0.1.2", 2, inner)
     start = time.monotonic()
     proc = subprocess.run(["sh", "-c", bounded(script, deadline)], env=env, capture_output=True, text=True,
                           timeout=60)
     return proc, time.monotonic() - start
 
 
-def test_the_capture_ends_with_the_ping_and_leaves_nothing(tmp_path: Path) -> None:
-    env, tmp, pids = fake_host(tmp_path, 0.1)
+def test_the_capture_ends_when_the_packet_shows_and_leaves_nothing(tmp_path: Path) -> None:
+    # The ping would run for a minute: the script stops it once the capture shows the packet.
+    env, pids = fake_host(tmp_path, 60)
+    before = scratch_dirs(tmp_path / "tmp")
     proc, seconds = run_script(env, 20)
     assert proc.returncode == 0, proc.stderr
-    assert seconds < 3  # not tcpdump's timeout, not the deadline
-    assert "listening on eth1" in proc.stdout and "3 packets captured" in proc.stdout
+    assert seconds < 3  # not the ping's minute, not the deadline
+    assert "listening on eth1" in proc.stdout
     passed, _ = judge(MIX, "gre1", "vma", "vmb", proc.stdout)
     assert passed
     assert (pids / "ping-args").read_text().split() == ["-c", "3", "-i", "0.05", "-W", "2", "-w", "2", "10.0.1.2"]
-    assert list(tmp.iterdir()) == []
-    assert gone(int((pids / "tcpdump").read_text()))
+    assert scratch_dirs(tmp_path / "tmp") == before
+    assert gone(int((pids / "tcpdump").read_text())) and gone(int((pids / "ping").read_text()))
+
+
+def test_without_the_packet_the_capture_lasts_as_long_as_the_ping(tmp_path: Path) -> None:
+    # Packets, but none to 10.0.1.9: the script waits for the ping to end, then for tcpdump a moment.
+    env, _ = fake_host(tmp_path, 0.5)
+    proc, seconds = run_script(env, 20, inner="10.0.1.9")
+    assert proc.returncode == 0, proc.stderr
+    assert 0.5 <= seconds < 3
+    assert "GREv0" in proc.stdout  # what it saw is still printed for the judge
 
 
 def test_a_hung_ping_is_stopped_by_the_deadline_and_cleaned_up(tmp_path: Path) -> None:
-    env, tmp, pids = fake_host(tmp_path, 60)
+    env, pids = fake_host(tmp_path, 60, capture="tcpdump-gnv2.txt")  # nothing to 10.0.1.2
+    before = scratch_dirs(tmp_path / "tmp")
     proc, seconds = run_script(env, 1)
     assert proc.returncode == 124  # what Context.sh reports as "no answer within 1 s"
     assert seconds < 5
-    time.sleep(0.2)
-    assert list(tmp.iterdir()) == []  # the trap removed the capture
-    assert gone(int((pids / "tcpdump").read_text()))
+    # Interrupted, the script waits until tcpdump is gone before it ends.
+    assert gone(int((pids / "tcpdump").read_text()), within=0)
+    assert gone(int((pids / "ping").read_text()))
+    assert scratch_dirs(tmp_path / "tmp") == before

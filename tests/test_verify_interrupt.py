@@ -58,10 +58,15 @@ def running_tools(namespaces: list[str]) -> list[str]:
     return found
 
 
+def scratch() -> list[Path]:
+    """verify's scratch directories on the hosts (this machine's, for netns): in /dev/shm, else /tmp."""
+    return [*Path("/dev/shm").glob("netlab.*"), *Path("/tmp").glob("netlab.*")]
+
+
 def our_temp_dirs(before: set[str]) -> list[str]:
-    """New mktemp directories holding a capture (out, err) or a batch's files (N.o, N.e, N.m)."""
+    """New scratch directories holding a capture (out, err) or a batch's files (N.o, N.e, N.m)."""
     left = []
-    for entry in Path("/tmp").glob("tmp.*"):
+    for entry in scratch():
         if str(entry) in before or not entry.is_dir():
             continue
         try:
@@ -75,7 +80,7 @@ def our_temp_dirs(before: set[str]) -> list[str]:
 
 def test_ctrl_c_during_verify_leaves_no_files_or_processes(broken_lab: Session) -> None:
     namespaces = [f"netlab.{broken_lab.lab.name}.{h}" for h in broken_lab.lab.hosts]
-    before = {str(p) for p in Path("/tmp").glob("tmp.*")}
+    before = {str(p) for p in scratch()}
     env = {**os.environ}
     proc = subprocess.Popen([*NETLAB, "verify", broken_lab.lab.name], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)

@@ -38,6 +38,8 @@ def verify(
     = False,
     no_hints: Annotated[bool, typer.Option("--no-hints", help="hide the lab's expected values (for students)")]
     = False,
+    via: Annotated[str, typer.Option(help="run the checks with: default (fastest) | pytest (as pytest tests, "
+                                     "same results)", metavar="default|pytest")] = "default",
 ) -> None:
     """Prove the overlay works: every check for every host and tunnel it applies to."""
     import json
@@ -56,7 +58,7 @@ def verify(
             note = unfinished_up(session.provider.state, session.lab.name)
             if note and not json_out:
                 out.print(f"[bold yellow]{escape(note)}[/]", highlight=False)
-            result = run_verify(session.lab, session.provider, junit_xml=staged, only=check)
+            result = run_verify(session.lab, session.provider, junit_xml=staged, only=check, via=via)
         except NetlabError as exc:
             fail(exc)
         if json_out:

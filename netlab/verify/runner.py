@@ -1,25 +1,21 @@
-"""Run the verification suite in-process with pytest, collecting one outcome per case.
+"""Run every check of a lab and collect one outcome per case, then the causes.
 
 All checks' commands for a host run as one batch there (netlab.verify.context), every host at
-once, before pytest reports; pytest then has one test per check and host. Afterwards the
-diagnosis groups the failures into causes.
+once; each check then judges its cases from what the hosts printed, and the diagnosis groups
+the failures into causes. `via="pytest"` runs the same through pytest (netlab.verify.pytest_run).
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import pytest
+from typing import TYPE_CHECKING
 
 from netlab.errors import NetlabError
 from netlab.model import Lab
 from netlab.providers.base import Provider
-from netlab.verify import suite
 from netlab.verify.checks import CHECKS, LINKS, Case, Seen, plan
 from netlab.verify.context import Context, Evidence, Outcome, Probe
 
@@ -72,41 +68,19 @@ def probes_of(ctx: Context, cases: list[Case]) -> dict[str, list[Probe]]:
     return wanted
 
 
-class VerifyPlugin:
-    """Runs every host's batch, then feeds the (check, host) groups to pytest."""
+def gather(ctx: Context, cases: list[Case]) -> tuple[dict[Case, Outcome], Seen]:
+    """Every host's batch, side by side, then every case's verdict from what they printed."""
+    seen = ctx.run_probes(probes_of(ctx, cases))
+    return judge_all(ctx, cases, seen), seen
 
-    def __init__(self, ctx: Context, cases: list[Case]) -> None:
-        self.ctx = ctx
-        self.cases = cases
-        grouped: dict[tuple[str, str], list[Case]] = {}
-        for case in cases:
-            grouped.setdefault((case.check, case.host), []).append(case)
-        self.groups: dict[str, list[list[Case]]] = {}
-        for (check, _), group in grouped.items():
-            self.groups.setdefault(check, []).append(group)
-        self.outcomes: dict[Case, Outcome] = {}
-        self.seen: Seen = {}
 
-    def pytest_generate_tests(self, metafunc: Any) -> None:
-        if "netlab_group" in metafunc.fixturenames:
-            mine = self.groups.get(metafunc.function.__name__, [])
-            metafunc.parametrize("netlab_group", mine, ids=[g[0].host for g in mine])
-
-    @pytest.fixture
-    def netlab_judge(self) -> Any:
-        return self.judge
-
-    def pytest_collection_finish(self, session: Any) -> None:
-        # Every host's commands at once before the tests report them.
-        self.seen = self.ctx.run_probes(probes_of(self.ctx, self.cases))
-        self.outcomes = judge_all(self.ctx, self.cases, self.seen)
-
-    def judge(self, case: Case) -> Outcome:
-        return self.outcomes.get(case, _NOT_RUN)
+# How verify runs the checks: netlab itself (default), or as pytest tests (same outcomes).
+VIAS = ("default", "pytest")
 
 
 def run_verify(
-    lab: Lab, provider: Provider, junit_xml: Path | None = None, only: list[str] | None = None
+    lab: Lab, provider: Provider, junit_xml: Path | None = None, only: list[str] | None = None,
+    via: str = "default",
 ) -> VerifyResult:
     from netlab.verify.diagnosis import diagnose
     from netlab.verify.junit import write_junit
@@ -114,30 +88,21 @@ def run_verify(
     unknown = sorted(set(only or []) - set(CHECKS))
     if unknown:
         raise NetlabError(f"no check named {', '.join(unknown)}", hint=f"checks: {', '.join(CHECKS)}")
+    if via not in VIAS:
+        raise NetlabError(f"--via {via} is not known", hint="use --via default or --via pytest")
     start = time.monotonic()
     cases = plan(lab, only)
     result = VerifyResult(cases)
     if not cases:
         return result
     ctx = Context(lab, provider)
-    plugin = VerifyPlugin(ctx, cases)
-    with tempfile.TemporaryDirectory(prefix="netlab-verify-") as tmp:
-        ini = Path(tmp) / "pytest.ini"
-        ini.write_text("[pytest]\n")
-        wanted = sorted({c.check for c in cases})
-        args = [
-            str(Path(suite.__file__)),
-            "-c", str(ini), "--rootdir", tmp, "-p", "no:cacheprovider", "-p", "no:terminal",
-            "-p", "no:randomly", "-p", "no:junitxml", "-o", f"python_functions={' '.join(wanted)}",
-            "--import-mode=importlib",
-        ]
-        code = pytest.main(args, plugins=[plugin])
-    if code == pytest.ExitCode.INTERRUPTED:
-        raise KeyboardInterrupt  # Ctrl-C during verify: stop, as everywhere else
-    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-        raise NetlabError(f"the verification suite could not run (pytest exit {int(code)})")
-    result.outcomes = plugin.outcomes
-    result.causes = diagnose(ctx, result, plugin.seen)
+    if via == "pytest":
+        from netlab.verify.pytest_run import run_pytest
+
+        result.outcomes, seen = run_pytest(ctx, cases, gather)
+    else:
+        result.outcomes, seen = gather(ctx, cases)
+    result.causes = diagnose(ctx, result, seen)
     result.seconds = time.monotonic() - start
     if junit_xml is not None:
         write_junit(junit_xml, lab.name, result)

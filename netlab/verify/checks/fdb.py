@@ -42,6 +42,11 @@ def missing_entries(entries: set[tuple[str, str]], peer_macs: dict[str, tuple[st
     return missing
 
 
+def fdb_probe(device: str) -> Probe:
+    """The device's forwarding table, read after the fping (stage 1)."""
+    return Probe(f"bridge fdb show dev {device}", stage=1, local=True)
+
+
 class FdbCheck(Check):
     name = "fdb"
     proves = "after traffic, the VXLAN forwarding table maps each peer's MAC to its underlay IP"
@@ -55,13 +60,13 @@ class FdbCheck(Check):
         t = ctx.tunnels[case.tunnel]  # type: ignore[index]
         # The fping makes the traffic (stage 0), the table is read after it (stage 1); every
         # peer's MAC comes from its own device list.
-        return [(case.host, peers_probe(ctx, case.host)), (case.host, Probe(f"bridge fdb show dev {t.name}", stage=1)),
+        return [(case.host, peers_probe(ctx, case.host)), (case.host, fdb_probe(t.name)),
                 *((p, LINKS) for p in t.endpoints)]
 
     def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
         t = ctx.tunnels[case.tunnel]  # type: ignore[index]
         others = peers(t, case.host)
-        fdb = seen[(case.host, Probe(f"bridge fdb show dev {t.name}", stage=1))]
+        fdb = seen[(case.host, fdb_probe(t.name))]
         hosts = ctx.lab.hosts
         peer_macs = {}
         for p in others:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 from netlab.model import Lab
 from netlab.verify.checks.base import Case, Check, Seen, first_peer_cases
@@ -13,8 +14,16 @@ ICMP_ECHO = 8
 IP_HEADERS = {4: 20, 6: 40}
 
 
+def answered(rc: int, output: str) -> bool:
+    """Whether a ping got any reply: its summary's "N received" (ping exits 1 when fewer than
+    all its packets got one), else its exit code."""
+    m = re.search(r"(\d+) (?:packets )?received", output)
+    return int(m.group(1)) > 0 if m else rc == 0
+
+
 def verdict(fits_rc: int, too_big_rc: int, mtu: int, headers: int) -> tuple[bool, str]:
-    """Judge the two DF pings: an MTU-sized packet must pass (rc 0), one byte more must not."""
+    """Judge the two DF pings: an MTU-sized packet must pass (rc 0), one byte more must not
+    (`too_big_rc` 0: a reply came)."""
     fits = mtu - headers
     if fits_rc == 0 and too_big_rc != 0:
         return True, f"{fits}+{headers} bytes pass, {fits + 1}+{headers} are refused (MTU {mtu})"
@@ -45,7 +54,9 @@ class MtuCheck(Check):
         wait = max(1, round(ctx.reply_timeout * 3))  # this one should get an answer
         refused = max(1, math.ceil(ctx.reply_timeout))  # ping's deadline (-w) takes whole seconds
         ok = Probe(f"ping -c 1 -W {wait} -w {wait} -M do -s {fits} {target}", wait)
-        big = Probe(f"ping -c 1 -W {ctx.reply_timeout} -w {refused} -M do -s {fits + 1} {target}", refused)
+        # Two packets 10 ms apart: ping notices a refused send (its "local error") only when it
+        # sends the next one, so with one packet it always waited out its whole deadline.
+        big = Probe(f"ping -c 2 -i 0.01 -W {ctx.reply_timeout} -w {refused} -M do -s {fits + 1} {target}", refused)
         return ok, big, mtu, headers
 
     def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
@@ -55,7 +66,7 @@ class MtuCheck(Check):
     def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
         ok_probe, big_probe, mtu, headers = self._pings(ctx, case)
         ok, big = seen[(case.host, ok_probe)], seen[(case.host, big_probe)]
-        passed, summary = verdict(ok.rc, big.rc, mtu, headers)
+        passed, summary = verdict(ok.rc, 0 if answered(big.rc, big.output) else 1, mtu, headers)
         target = address(ctx.tunnels[case.tunnel], case.peer)  # type: ignore[index,arg-type]
         alive, _, _ = peers_replied(ctx, seen, case.host)
         if not passed and ok.rc != 0 and not alive.get(target, False):
