@@ -14,7 +14,17 @@ import pytest
 
 from netlab.catalog import load_lab, resolve
 from netlab.model import Lab
-from netlab.verify.checks.wire import expectations, judge_capture, mentions, needle, packets, wire_script
+from netlab.verify.checks.wire import (
+    Flow,
+    expectations,
+    flow_of,
+    judge_capture,
+    mentions,
+    needle,
+    outer_pattern,
+    packets,
+    wire_script,
+)
 from netlab.verify.context import bounded
 
 RECORDED = Path(__file__).parent / "data" / "recorded"
@@ -125,10 +135,10 @@ def test_an_address_must_occur_whole() -> None:
 
 # -- the capture script ------------------------------------------------------------------------
 
-def seen_by_script(inner: str | None, capture: str, tmp_path: Path) -> bool:
+def seen_by_script(inner: str | None, capture: str, tmp_path: Path, outer: str = "") -> bool:
     """Whether the script's `seen` (its `case` patterns) finds the proving packet in capture."""
     (tmp_path / "out").write_text(capture)
-    script = (f'd={tmp_path}\nseen() {{ while read -r l; do case $l in {needle(inner)}) return 0;; esac; '
+    script = (f'd={tmp_path}\nseen() {{ while read -r l; do case $l in {needle(inner, outer)}) return 0;; esac; '
               'done <"$d/out"; return 1; }\nseen')
     return subprocess.run(["sh", "-c", script], timeout=10).returncode == 0
 
@@ -152,6 +162,32 @@ def test_the_script_does_not_stop_at_another_address(tmp_path: Path) -> None:
     assert not seen_by_script("fd00:64::", (RECORDED / "tcpdump-sit1.txt").read_text(), tmp_path)
     header = "".join((RECORDED / "tcpdump-gnv2.txt").read_text().splitlines(keepends=True)[:5])
     assert not seen_by_script(None, header, tmp_path)  # tcpdump's own lines are no packet
+
+
+def test_one_capture_for_several_tunnels_judges_each_on_its_own_flow(tmp_path: Path) -> None:
+    # vma's capture of gre1 (to vmb) and sit1 (to vmc) together, as one capture per host takes it.
+    gre, sit = ((RECORDED / f"tcpdump-{n}.txt").read_text() for n in ("gre1", "sit1"))
+    both, sit_only = gre + sit, sit
+    for name, peer, out, passes in (("gre1", "vmb", both, True), ("sit1", "vmc", both, True),
+                                    ("gre1", "vmb", sit_only, False)):
+        t = next(t for t in MIX.tunnels if t.name == name)
+        _, _, expect, inner = expectations(MIX, "vma", peer, t)
+        passed, summary = judge_capture(out, expect, inner, t.type, "vma", flow_of(MIX, "vma", peer, t))
+        assert passed == passes, summary
+        assert seen_by_script(inner, out, tmp_path) == passes
+    # sit's packets are no gre packets: the summary says none of the flow's was seen.
+    assert summary == "no gre packet from vma seen on the underlay"
+
+
+def test_a_flow_without_inner_decode_is_stopped_at_by_its_outer_header(tmp_path: Path) -> None:
+    lab = load_lab(RECORDED / "mix.yml")
+    t = next(t for t in lab.tunnels if t.name == "gnv2")  # GENEVE off 6081: plain UDP to tcpdump
+    _, _, _, inner = expectations(lab, "vmb", "vmc", t)
+    assert inner is None
+    gnv2 = (RECORDED / "tcpdump-gnv2.txt").read_text()
+    outer = outer_pattern(lab, "vmb", "vmc", t)
+    assert seen_by_script(None, gnv2, tmp_path, outer)
+    assert not seen_by_script(None, (RECORDED / "tcpdump-gre1.txt").read_text(), tmp_path, outer)
 
 
 def test_needle_refuses_what_is_no_address() -> None:
@@ -209,7 +245,8 @@ def scratch_dirs(tmp: Path) -> set[str]:
 
 def run_script(env: dict[str, str], deadline: int, inner: str | None = "10.0.1.2") -> tuple[
         subprocess.CompletedProcess[str], float]:
-    script = wire_script("eth1", [], "ip proto 47 and src host 192.168.50.21", "10.0.1.2", 2, inner)
+    flow = Flow("ip proto 47 and src host 192.168.50.21", "10.0.1.2", needle(inner))
+    script = wire_script("eth1", [], [flow], 2)
     start = time.monotonic()
     proc = subprocess.run(["sh", "-c", bounded(script, deadline)], env=env, capture_output=True, text=True,
                           timeout=60)
@@ -250,3 +287,21 @@ def test_a_hung_ping_is_stopped_by_the_deadline_and_cleaned_up(tmp_path: Path) -
     assert gone(int((pids / "tcpdump").read_text()), within=0)
     assert gone(int((pids / "ping").read_text()))
     assert scratch_dirs(tmp_path / "tmp") == before
+
+
+def test_one_capture_waits_for_every_flow(tmp_path: Path) -> None:
+    # Only gre1's packets are captured: the script waits for the pings (0.5 s). With sit1's too
+    # it ends at once, though the pings would run for a minute.
+    flows = [Flow("ip proto 47", "10.0.1.2", needle("10.0.1.2")),
+             Flow("ip proto 41", "fd00:64::2", needle("fd00:64::2"))]
+    both = tmp_path / "gre1-sit1.txt"
+    both.write_text((RECORDED / "tcpdump-gre1.txt").read_text() + (RECORDED / "tcpdump-sit1.txt").read_text())
+    for name, capture, ping_seconds, at_least in (("one", RECORDED / "tcpdump-gre1.txt", 0.5, 0.5),
+                                                  ("both", both, 60, 0.0)):
+        (tmp_path / name).mkdir()
+        env, _ = fake_host(tmp_path / name, ping_seconds, capture=str(capture))
+        start = time.monotonic()
+        proc = subprocess.run(["sh", "-c", wire_script("eth1", [], flows, 2)], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert at_least <= time.monotonic() - start < 3, name

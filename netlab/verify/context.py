@@ -95,10 +95,12 @@ class Probe:
     command: str
     budget: float = 0.0  # seconds its own bounds allow (fping's retries, ping's -w)
     stage: int = 0
-    # A read of the host's own kernel state (ip, ss, bridge: one netlink dump) that waits on
-    # nothing: it runs without a `timeout` of its own (a 64-host verify starts hundreds of these
-    # processes); the batch's deadlines, there and here, still bound it.
-    local: bool = False
+    # The command ends by itself within `budget`: a read of the host's own kernel state (ip, ss,
+    # bridge: one netlink dump), a ping with its -w deadline, fping with its tries. It runs
+    # without a `timeout` around it: a 64-host verify starts hundreds of these processes, and
+    # inside an emulated VM every process costs tens of milliseconds. The batch's deadlines,
+    # there and here, still bound it.
+    self_bounded: bool = False
 
 
 def address(tunnel: Tunnel, host: str) -> str:
@@ -133,7 +135,7 @@ def simple(command: str) -> str:
 def batch_script(commands: list[tuple[str, int | None, int]], token: str) -> str:
     """One script running (command, deadline, stage) items: a stage's commands side by side,
     stages in order; then every command's exit code, stdout and stderr between markers. A
-    deadline of None: the command runs without `timeout` (a `Probe.local` read)."""
+    deadline of None: the command runs without `timeout` (`Probe.self_bounded`)."""
     lines = [
         f'd=$({SCRATCH}) || exit 1; pids=',
         # Interrupted (Ctrl-C reaches this shell, or it is told to stop): stop every command's
@@ -245,7 +247,7 @@ class Context:
         items = [(p.command, self.deadline(p.budget), p.stage) for p in probes]
         # The script ends by itself within its stages' longest deadlines (and `timeout`'s grace).
         bound = sum(max(dl for _, dl, s in items if s == stage) + KILL_GRACE for stage in {s for *_, s in items})
-        script = batch_script([(p.command, None if p.local else dl, p.stage)
+        script = batch_script([(p.command, None if p.self_bounded else dl, p.stage)
                                for p, (_, dl, _) in zip(probes, items, strict=True)], token)
         with self._slots:
             result = self.run_here(host, script, bound + self.transport(host))

@@ -22,7 +22,7 @@ from netlab.verify.context import Context, Evidence, Outcome, Probe
 Seen = dict[tuple[str, Probe], Evidence]
 
 # Every device of a host with its parameters and addresses: params, fdb and the diagnosis read it.
-LINKS = Probe("ip -d -j addr show", local=True)
+LINKS = Probe("ip -d -j addr show", self_bounded=True)
 
 
 @dataclass(frozen=True)

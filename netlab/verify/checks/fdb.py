@@ -44,7 +44,7 @@ def missing_entries(entries: set[tuple[str, str]], peer_macs: dict[str, tuple[st
 
 def fdb_probe(device: str) -> Probe:
     """The device's forwarding table, read after the fping (stage 1)."""
-    return Probe(f"bridge fdb show dev {device}", stage=1, local=True)
+    return Probe(f"bridge fdb show dev {device}", stage=1, self_bounded=True)
 
 
 class FdbCheck(Check):

@@ -39,7 +39,13 @@ class IsolationCheck(Check):
         return [address(other, h) for h in other.endpoints]
 
     def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
-        return [(case.host, ping_probe(ctx, self.targets(ctx, case), expect_reply=False))]
+        targets = self.targets(ctx, case)
+        ping = ping_probe(ctx, targets, expect_reply=False)
+        # The kernel goes on asking for an address that never answered (its ARP or neighbour
+        # solicitations, a second apart): forget those, so verify leaves no traffic behind (a
+        # capture a student starts right after shows only their own packets).
+        forget = "printf '" + "".join(f"neigh flush to {a}\\n" for a in targets) + "' | ip -batch -"
+        return [(case.host, Probe(f"({ping.command}); {forget}", ping.budget, self_bounded=True))]
 
     def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
         targets = self.targets(ctx, case)

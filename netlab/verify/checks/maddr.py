@@ -27,7 +27,7 @@ class MaddrCheck(Check):
         ]
 
     def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
-        return [(case.host, Probe(f"ip maddr show dev {ctx.lab.underlay.interface}", local=True))]
+        return [(case.host, Probe(f"ip maddr show dev {ctx.lab.underlay.interface}", self_bounded=True))]
 
     def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
         t = ctx.tunnels[case.tunnel]  # type: ignore[index]

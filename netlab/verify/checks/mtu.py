@@ -53,10 +53,11 @@ class MtuCheck(Check):
         fits = mtu - headers
         wait = max(1, round(ctx.reply_timeout * 3))  # this one should get an answer
         refused = max(1, math.ceil(ctx.reply_timeout))  # ping's deadline (-w) takes whole seconds
-        ok = Probe(f"ping -c 1 -W {wait} -w {wait} -M do -s {fits} {target}", wait)
+        ok = Probe(f"ping -c 1 -W {wait} -w {wait} -M do -s {fits} {target}", wait, self_bounded=True)
         # Two packets 10 ms apart: ping notices a refused send (its "local error") only when it
         # sends the next one, so with one packet it always waited out its whole deadline.
-        big = Probe(f"ping -c 2 -i 0.01 -W {ctx.reply_timeout} -w {refused} -M do -s {fits + 1} {target}", refused)
+        big = Probe(f"ping -c 2 -i 0.01 -W {ctx.reply_timeout} -w {refused} -M do -s {fits + 1} {target}", refused,
+                    self_bounded=True)
         return ok, big, mtu, headers
 
     def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:

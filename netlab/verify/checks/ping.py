@@ -8,9 +8,11 @@ from netlab.model import Lab
 from netlab.verify.checks.base import Case, Check, Seen, host_tunnels, peers
 from netlab.verify.context import Context, Evidence, Outcome, Probe, address
 
-# fping when present (one process for all targets), else one bounded ping per target.
+# fping when present (one process for all targets), else one bounded ping per target. fping is
+# exec'd: a TERM for the batch's command reaches it, not only its shell.
 PING_SCRIPT = (
-    "if command -v fping >/dev/null 2>&1; then fping -i {interval} -r {retries} -t {timeout_ms} -e {targets} 2>&1; "
+    "if command -v fping >/dev/null 2>&1; "
+    "then exec fping -i {interval} -r {retries} -t {timeout_ms} -e {targets} 2>&1; "
     "else for a in {targets}; do if ping -c 1 -W {wait} -w {wait} $a >/dev/null 2>&1; "
     "then echo \"$a is alive\"; else echo \"$a is unreachable\"; fi; done; fi"
 )
@@ -49,7 +51,7 @@ def fping_lines(output: str) -> dict[str, str]:
 
 def fping_label(ev: Evidence) -> str:
     """The fping command of PING_SCRIPT, without the fallback for hosts that lack fping."""
-    return ev.command.split("; then ", 1)[-1].split(" 2>&1;", 1)[0]
+    return ev.command.split("; then exec ", 1)[-1].split(" 2>&1;", 1)[0]
 
 
 def interval_ms(ctx: Context) -> int:
@@ -69,7 +71,7 @@ def ping_probe(ctx: Context, targets: list[str], expect_reply: bool = True) -> P
     gap = interval_ms(ctx)
     script = PING_SCRIPT.format(interval=gap, retries=retries, timeout_ms=timeout_ms, wait=wait,
                                 targets=" ".join(targets))
-    return Probe(script, ping_budget(len(targets), retries, timeout_ms, wait, gap))
+    return Probe(script, ping_budget(len(targets), retries, timeout_ms, wait, gap), self_bounded=True)
 
 
 def peer_targets(ctx: Context, host: str) -> list[str]:

@@ -29,7 +29,7 @@ class SocketCheck(Check):
 
     def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
         port = ctx.tunnels[case.tunnel].effective_dstport  # type: ignore[index]
-        return [(case.host, Probe(f"ss -Hlun sport = :{port}", local=True))]
+        return [(case.host, Probe(f"ss -Hlun sport = :{port}", self_bounded=True))]
 
     def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
         port = ctx.tunnels[case.tunnel].effective_dstport  # type: ignore[index]

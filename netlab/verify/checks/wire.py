@@ -1,14 +1,17 @@
 """wire: a capture on the underlay during a ping shows the encapsulation.
 
-The host captures into a file while it pings the peer and stops both (by their PIDs) as soon
-as the file shows the packet that proves the encapsulation (`needle`: the inner address, or
-any packet when tcpdump does not decode the inner one), or when the ping has ended; then it
-prints the file, and all matching happens here in Python. tcpdump runs in immediate mode (by
-default libpcap hands packets over in blocks, up to a second late) and is told to stop (TERM)
-but not waited for: every line it printed is in the file already (-l), and closing its capture
-socket takes the kernel another 20-40 ms. (An earlier version piped tcpdump into awk and
-waited for awk to see the packet: Debian's default mawk reads a pipe in large blocks, so every
-capture waited for tcpdump's own timeout.)
+Each host captures once for all its tunnels that tcpdump decodes with the same options (VXLAN
+needs `-T vxlan`, the rest none): tcpdump writes into a file while the host pings each peer,
+and the script stops them all (by their PIDs) as soon as the file shows, for every peer, the
+packet that proves the encapsulation (`needle`: the inner address, or the outer flow when
+tcpdump does not decode the inner packet), or when the pings have ended; then it prints the
+file, and all matching happens here in Python, per case, on that case's flow (`flow_of`).
+tcpdump runs in immediate mode (by default libpcap hands packets over in blocks, up to a second
+late) and is told to stop (TERM) but not waited for: every line it printed is in the file
+already (-l), and closing its capture socket takes the kernel another 20-40 ms. (An earlier
+version piped tcpdump into awk and waited for awk to see the packet: Debian's default mawk
+reads a pipe in large blocks, so every capture waited for tcpdump's own timeout. A later one
+ran a capture per tunnel: inside an emulated VM every process costs tens of milliseconds.)
 """
 
 from __future__ import annotations
@@ -16,54 +19,83 @@ from __future__ import annotations
 import math
 import re
 import shlex
+from dataclasses import dataclass
 
 from netlab.model import Lab, Tunnel
 from netlab.verify.checks.base import Case, Check, Seen, first_peer_cases
 from netlab.verify.context import SCRATCH, Context, Outcome, Probe, address
 
-# The capture file is removed, and tcpdump and ping stopped, however the script ends; when it
-# is interrupted (or `timeout` stops it), it also waits until tcpdump is gone. The files are
+# The capture file is removed, and tcpdump and the pings stopped, however the script ends; when
+# it is interrupted (or `timeout` stops it), it also waits until tcpdump is gone. The files are
 # polled with the shell's own `read` and `case`: a 64-host verify runs 64 of these side by
 # side, and a grep per poll cost a third of their CPU.
-WIRE_SCRIPT = """d=$({scratch}) || exit 1; tp=; pp=; ending=
-stop() {{ for p in $pp $tp; do kill $p 2>/dev/null; done; }}
+WIRE_SCRIPT = """d=$({scratch}) || exit 1; tp=; pps=; ending=
+stop() {{ for p in $pps $tp; do kill $p 2>/dev/null; done; }}
 alive() {{ for p in $tp $ending; do kill -0 $p 2>/dev/null && return 0; done; return 1; }}
+pinging() {{ for p in $pps; do kill -0 $p 2>/dev/null && return 0; done; return 1; }}
 trap 'stop; rm -rf "$d"' EXIT
 trap 'stop; i=0; while alive && [ $i -lt 100 ]; do sleep 0.01; i=$((i+1)); done; exit 143' HUP INT TERM
 : >"$d/out"; : >"$d/err"
 listening() {{ while read -r l; do case $l in "listening on"*) return 0;; esac; done <"$d/err"; return 1; }}
-seen() {{ while read -r l; do case $l in {needle}) return 0;; esac; done <"$d/out"; return 1; }}
+seen() {{ {reset}while read -r l; do {cases}done <"$d/out"; {all}; }}
 tcpdump -n -l --immediate-mode -i {dev} {filter} >"$d/out" 2>"$d/err" & tp=$!
-i=0; while ! listening && kill -0 $tp 2>/dev/null && [ $i -lt 400 ]; do sleep 0.005; i=$((i+1)); done
-ping -c 3 -i 0.05 -W {wait} -w {wait} {target} >/dev/null 2>&1 & pp=$!
-while kill -0 $pp 2>/dev/null && ! seen; do sleep 0.01; done
-i=0; while ! seen && kill -0 $tp 2>/dev/null && [ $i -lt 20 ]; do sleep 0.01; i=$((i+1)); done
-kill $pp 2>/dev/null; wait $pp 2>/dev/null; pp=
+i=0; while ! listening && kill -0 $tp 2>/dev/null && [ $i -lt 400 ]; do sleep {poll}; i=$((i+1)); done
+for a in {targets}; do ping -c 3 -i 0.05 -W {wait} -w {wait} $a >/dev/null 2>&1 & pps="$pps $!"; done
+while pinging && ! seen; do sleep {poll}; done
+i=0; while ! seen && kill -0 $tp 2>/dev/null && [ $i -lt 20 ]; do sleep {poll}; i=$((i+1)); done
+for p in $pps; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; pps=
 kill $tp 2>/dev/null; ending=$tp; tp=
-head -q -n 200 "$d/err" "$d/out"
+head -q -n {lines} "$d/err" "$d/out"
 """
-# Seconds the script spends besides the ping: tcpdump's start, then flushing and stopping it.
+# Seconds the script spends besides the pings: tcpdump's start, then flushing and stopping it.
 SCRIPT_OVERHEAD = 5.0
 _TIMESTAMP = re.compile(r"^\d\d:\d\d:\d\d\.\d+ ")
 _ADDRESS = re.compile(r"[0-9A-Fa-f.:]+")
 
 
-def needle(inner: str | None) -> str:
+@dataclass(frozen=True)
+class Flow:
+    """One case's part of a host's capture: what tcpdump catches of it, whom the host pings,
+    and the `case` patterns of a line proving it."""
+
+    bpf: str
+    target: str
+    needle: str
+
+
+def needle(inner: str | None, outer: str = "") -> str:
     """`case` patterns for a captured line proving the encapsulation: one where tcpdump names
     `inner` as an address (`who-has A tell`, `> A: ICMP`, `has A, length`), or, when tcpdump
-    does not decode the inner packet, any packet line. Stricter than `mentions`, never looser:
-    stopping at a wrong packet would fail the case, stopping late only costs time."""
+    does not decode the inner packet, a packet of the case's flow (`outer`, a pattern of the
+    outer header; any packet without one). Stricter than the judge, never looser: stopping at
+    a wrong packet would fail the case, stopping late only costs time."""
+    for text in (inner or "", *re.findall(r'"([^"]*)"', outer)):
+        if not re.fullmatch(r"[0-9A-Za-z.:>\s]*", text):
+            raise ValueError(f"not a part of an address or a header: {text!r}")
     if inner is None:
-        return "[0-9][0-9]:[0-9][0-9]:[0-9][0-9].*"  # a packet's timestamp
+        return f'[0-9][0-9]:[0-9][0-9]:[0-9][0-9].*{outer or ""}'
     if not _ADDRESS.fullmatch(inner):
         raise ValueError(f"not an address: {inner!r}")
     return f'*" {inner} "*|*" {inner}: "*|*" {inner},"*'
 
 
-def wire_script(dev: str, options: list[str], bpf: str, target: str, wait: int, inner: str | None = None) -> str:
-    return WIRE_SCRIPT.format(dev=shlex.quote(dev), filter=" ".join([*options, shlex.quote(bpf)]),
-                              target=shlex.quote(target), wait=wait, needle=needle(inner),
-                              scratch=SCRATCH)
+def outer_pattern(lab: Lab, host: str, peer: str, t: Tunnel) -> str:
+    """A `case` pattern of the outer header of host's packets of tunnel t to peer."""
+    local, remote = lab.hosts[host].ip, lab.hosts[peer].ip
+    if t.kind.is_udp:
+        return f'" IP {local}."*" > {remote}.{t.effective_dstport}: "*'
+    return f'" IP {local} > {remote}: "*'
+
+
+def wire_script(dev: str, options: list[str], flows: list[Flow], wait: int, poll: float = 0.01) -> str:
+    """The capture script for a host's flows that tcpdump decodes with the same `options`."""
+    checks = "".join(f"case $l in {f.needle}) s{i}=1;; esac; " for i, f in enumerate(flows))
+    return WIRE_SCRIPT.format(
+        scratch=SCRATCH, dev=shlex.quote(dev),
+        filter=" ".join([*options, shlex.quote(" or ".join(f"({f.bpf})" for f in flows))]),
+        targets=" ".join(shlex.quote(a) for a in dict.fromkeys(f.target for f in flows)), wait=wait, poll=poll,
+        reset="".join(f"s{i}=; " for i in range(len(flows))), cases=checks,
+        all=" && ".join(f'[ -n "$s{i}" ]' for i in range(len(flows))), lines=200 * len(flows))
 
 
 def expectations(lab: Lab, host: str, peer: str, t: Tunnel) -> tuple[list[str], str, list[str], str | None]:
@@ -101,9 +133,20 @@ def first_match(seen: list[str], expect: list[str], inner: str | None) -> str | 
     return None
 
 
-def judge_capture(output: str, expect: list[str], inner: str | None, what: str, host: str) -> tuple[bool, str]:
-    """Pass when a captured packet matches; else say whether anything was seen at all."""
-    seen = packets(output)
+def flow_of(lab: Lab, host: str, peer: str, t: Tunnel) -> re.Pattern[str]:
+    """What a packet of host's tunnel t to peer starts with (its outer header, without the
+    timestamp): a host's capture holds every tunnel's packets."""
+    local, remote = re.escape(lab.hosts[host].ip), re.escape(lab.hosts[peer].ip)
+    if t.kind.is_udp:
+        return re.compile(rf"IP {local}\.\d+ > {remote}\.{t.effective_dstport}: ")
+    return re.compile(rf"IP {local} > {remote}: {re.escape(t.kind.wire_marker)}")
+
+
+def judge_capture(output: str, expect: list[str], inner: str | None, what: str, host: str,
+                  flow: re.Pattern[str] | None = None) -> tuple[bool, str]:
+    """Pass when a captured packet (of `flow`, when given) matches; else say whether any of
+    the flow's packets was seen at all."""
+    seen = [p for p in packets(output) if flow is None or flow.match(_TIMESTAMP.sub("", p))]
     good = first_match(seen, expect, inner)
     if good is not None:
         return True, good[:160]
@@ -119,22 +162,41 @@ class WireCheck(Check):
     def cases(self, lab: Lab) -> list[Case]:
         return first_peer_cases(self.name, lab)
 
+    def _capture(self, ctx: Context, host: str, options: tuple[str, ...]) -> Probe:
+        """One capture for all of host's cases whose packets tcpdump decodes with `options`."""
+        key = ("wire", host, options)
+        known, probe = ctx.recall(key)
+        if known:
+            return probe  # type: ignore[no-any-return]
+        flows = []
+        for case in self.cases(ctx.lab):
+            t = ctx.tunnels[case.tunnel]  # type: ignore[index]
+            if case.host != host:
+                continue
+            opts, bpf, _, inner = expectations(ctx.lab, host, case.peer, t)  # type: ignore[arg-type]
+            if tuple(opts) == options:
+                outer = outer_pattern(ctx.lab, host, case.peer, t)  # type: ignore[arg-type]
+                flows.append(Flow(bpf, address(t, case.peer), needle(inner, outer)))  # type: ignore[arg-type]
+        wait = max(2, math.ceil(ctx.reply_timeout * 3))
+        poll = 0.01 if ctx.reply_timeout < 1 else 0.05  # a poll is a process: dear inside a VM
+        probe = Probe(wire_script(ctx.lab.underlay.interface, list(options), flows, wait, poll),
+                      wait + SCRIPT_OVERHEAD + 20 * poll, self_bounded=True)
+        ctx.remember(key, probe)
+        return probe
+
     def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
         t = ctx.tunnels[case.tunnel]  # type: ignore[index]
-        options, bpf, _, inner = expectations(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
-        target = address(t, case.peer)  # type: ignore[arg-type]
-        wait = max(2, math.ceil(ctx.reply_timeout * 3))
-        cmd = wire_script(ctx.lab.underlay.interface, options, bpf, target, wait, inner)
-        return [(case.host, Probe(cmd, wait + SCRIPT_OVERHEAD))]
+        options = expectations(ctx.lab, case.host, case.peer, t)[0]  # type: ignore[arg-type]
+        return [(case.host, self._capture(ctx, case.host, tuple(options)))]
 
     def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
         t = ctx.tunnels[case.tunnel]  # type: ignore[index]
-        _, _, expect, inner = expectations(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
+        options, bpf, expect, inner = expectations(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
         ev = seen[(case.host, self.probes(ctx, case)[0][1])]
-        passed, summary = judge_capture(ev.stdout, expect, inner, t.type, case.host)
-        seen_packets = packets(ev.stdout)
-        excerpt = "\n".join(seen_packets[:3]) if seen_packets else ev.output.strip()[-400:]
-        options, bpf, _, _ = expectations(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
+        flow = flow_of(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
+        passed, summary = judge_capture(ev.stdout, expect, inner, t.type, case.host, flow)
+        mine = [p for p in packets(ev.stdout) if flow.match(_TIMESTAMP.sub("", p))]
+        excerpt = "\n".join(mine[:3]) if mine else ev.output.strip()[-400:]
         label = (f"tcpdump -n -i {ctx.lab.underlay.interface} {' '.join([*options, repr(bpf)])} during "
                  f"ping -c 3 {address(t, case.peer)}   (the script: -v)")  # type: ignore[arg-type]
         return Outcome(passed, summary, [ev.brief(excerpt, label)])
