@@ -4,8 +4,14 @@ backend (no root)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from netlab.catalog import load_lab, resolve
 from netlab.verify.checks import CHECKS, plan, render_evidence
@@ -109,3 +115,32 @@ def test_batch_output_parses_back_into_each_commands_result() -> None:
     assert "timeout -k 2 5 sh -c 'printf b; exit 2' >" in script
     assert "\nip -j link >" in script  # a local read: no timeout of its own
     assert parse_batch("junk@@tok:1:2\nb\n@@tok:err\n\n", 2, "tok") == [None, (2, "b", "")]
+
+
+def scratch_dirs() -> set[str]:
+    return {str(p) for p in Path("/dev/shm").glob("netlab.*")}
+
+
+def test_a_batch_keeps_its_files_in_memory_and_removes_them() -> None:
+    ctx = context(slack=1.0)
+    before = scratch_dirs()
+    probes = [Probe("ls -d /dev/shm/netlab.*", self_bounded=True), Probe("echo \"$0\"; exit 4", self_bounded=True)]
+    seen = ctx.batch("boxA", probes)
+    assert set(seen[probes[0]].stdout.split()) - before  # its own directory, while it ran
+    assert (seen[probes[1]].rc, seen[probes[1]].stdout) == (4, "sh\n")  # not plain: through a shell
+    assert scratch_dirs() == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root to mount")
+def test_without_a_writable_dev_shm_a_batch_uses_tmpdir(tmp_path: Path) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    (tmp_path / "batch.sh").write_text(batch_script([("echo a", 5, 0), (f"ls {tmp}", None, 0)], "tok"))
+    read_only_shm = f"mount -t tmpfs -o ro tmpfs /dev/shm && sh {tmp_path}/batch.sh"
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", read_only_shm], env={**os.environ, "TMPDIR": str(tmp)},
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    (echo, listing) = parse_batch(proc.stdout, 2, "tok")
+    assert echo == (0, "a\n", "")
+    assert listing is not None and listing[1].startswith("netlab.")  # its directory, while it ran
+    assert list(tmp.iterdir()) == []  # removed at the end
