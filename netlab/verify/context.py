@@ -138,8 +138,9 @@ def batch_script(commands: list[tuple[str, int | None, int]], token: str) -> str
     deadline of None: the command runs without `timeout` (`Probe.self_bounded`)."""
     lines = [
         f'd=$({SCRATCH}) || exit 1; pids=',
-        # Interrupted (Ctrl-C reaches this shell, or it is told to stop): stop every command's
-        # whole process group (timeout makes one per command), wait for them, remove the files.
+        # Interrupted (Ctrl-C reaches this shell, or it is told to stop): stop every command (the
+        # whole process group `timeout` made for it; a self-bounded one is the tool itself, or a
+        # script that stops its own children), wait for them, remove the files.
         "trap 'for p in $pids; do kill -TERM $p 2>/dev/null; done; wait; rm -rf \"$d\"; exit 130' INT TERM HUP",
     ]
     for stage in sorted({s for _, _, s in commands}):

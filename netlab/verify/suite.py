@@ -1,6 +1,6 @@
-"""The pytest module `netlab verify` runs in-process: one test function per check.
+"""The pytest module `netlab verify --via pytest` runs in-process: one test function per check.
 
-Each function is parametrized (by netlab's plugin) with that check's hosts: one pytest test
+Each function is parametrized (by netlab.verify.pytest_run's plugin) with that check's hosts: one pytest test
 per check and host (`ping[boxA]`), judging all of that host's cases of the check. (One test
 per case cost about 0.3 ms each in pytest alone: 1.3 s for a 64-host lab.) The JUnit report
 still has one testcase per case (netlab writes it). The checks reach hosts through testinfra

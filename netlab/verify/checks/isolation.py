@@ -40,12 +40,12 @@ class IsolationCheck(Check):
 
     def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
         targets = self.targets(ctx, case)
-        ping = ping_probe(ctx, targets, expect_reply=False)
         # The kernel goes on asking for an address that never answered (its ARP or neighbour
-        # solicitations, a second apart): forget those, so verify leaves no traffic behind (a
-        # capture a student starts right after shows only their own packets).
+        # solicitations, a second apart): forget those after the pings (stage 1), so verify
+        # leaves no traffic behind (a capture a student starts right after shows only theirs).
         forget = "printf '" + "".join(f"neigh flush to {a}\\n" for a in targets) + "' | ip -batch -"
-        return [(case.host, Probe(f"({ping.command}); {forget}", ping.budget, self_bounded=True))]
+        return [(case.host, ping_probe(ctx, targets, expect_reply=False)),
+                (case.host, Probe(forget, stage=1, self_bounded=True))]
 
     def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
         targets = self.targets(ctx, case)
