@@ -245,18 +245,19 @@ class Context:
         if not probes:
             return {}
         token = secrets.token_hex(6)
-        items = [(p.command, self.deadline(p.budget), p.stage) for p in probes]
+        deadlines = [self.deadline(p.budget) for p in probes]
         # The script ends by itself within its stages' longest deadlines (and `timeout`'s grace).
-        bound = sum(max(dl for _, dl, s in items if s == stage) + KILL_GRACE for stage in {s for *_, s in items})
+        bound = sum(max(dl for p, dl in zip(probes, deadlines, strict=True) if p.stage == stage) + KILL_GRACE
+                    for stage in {p.stage for p in probes})
         script = batch_script([(p.command, None if p.self_bounded else dl, p.stage)
-                               for p, (_, dl, _) in zip(probes, items, strict=True)], token)
+                               for p, dl in zip(probes, deadlines, strict=True)], token)
         with self._slots:
             result = self.run_here(host, script, bound + self.transport(host))
         if result.timed_out:
             return {p: self._unanswered(host, p.command, result) for p in probes}
         parsed = parse_batch(result.stdout, len(probes), token)
         out = {}
-        for probe, (_, deadline, _), got in zip(probes, items, parsed, strict=True):
+        for probe, deadline, got in zip(probes, deadlines, parsed, strict=True):
             if got is None:  # the script itself failed (host unreachable, interrupted)
                 detail = (result.stderr.strip() or result.stdout.strip() or "no output")[-2000:]
                 out[probe] = Evidence(host, probe.command, result.rc or 255,

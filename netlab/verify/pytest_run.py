@@ -11,6 +11,7 @@ only: it costs ~0.2 s per run (import and session), more than all of lab10's che
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +23,17 @@ from netlab.verify.checks import Case, Seen
 from netlab.verify.context import Context, Outcome
 
 _NOT_RUN = Outcome(False, "not run")
+# What the default path runs: every host's batch, then the verdicts (netlab.verify.runner.gather).
+Gather = Callable[[Context, list[Case]], tuple[dict[Case, Outcome], Seen]]
 
 
 class VerifyPlugin:
     """Runs every host's batch, then feeds the (check, host) groups to pytest."""
 
-    def __init__(self, ctx: Context, cases: list[Case], gather: Any) -> None:
+    def __init__(self, ctx: Context, cases: list[Case], gather: Gather) -> None:
         self.ctx = ctx
         self.cases = cases
-        self.gather = gather  # (ctx, cases) -> (outcomes, seen): what the default path runs
+        self.gather = gather
         grouped: dict[tuple[str, str], list[Case]] = {}
         for case in cases:
             grouped.setdefault((case.check, case.host), []).append(case)
@@ -57,7 +60,7 @@ class VerifyPlugin:
         return self.outcomes.get(case, _NOT_RUN)
 
 
-def run_pytest(ctx: Context, cases: list[Case], gather: Any) -> tuple[dict[Case, Outcome], Seen]:
+def run_pytest(ctx: Context, cases: list[Case], gather: Gather) -> tuple[dict[Case, Outcome], Seen]:
     """Every case's outcome, and what the hosts printed, with pytest running the tests."""
     plugin = VerifyPlugin(ctx, cases, gather)
     with tempfile.TemporaryDirectory(prefix="netlab-verify-") as tmp:

@@ -69,9 +69,9 @@ def needle(inner: str | None, outer: str = "") -> str:
     does not decode the inner packet, a packet of the case's flow (`outer`, a pattern of the
     outer header; any packet without one). Stricter than the judge, never looser: stopping at
     a wrong packet would fail the case, stopping late only costs time."""
-    for text in (inner or "", *re.findall(r'"([^"]*)"', outer)):
+    for text in re.findall(r'"([^"]*)"', outer):
         if not re.fullmatch(r"[0-9A-Za-z.:>\s]*", text):
-            raise ValueError(f"not a part of an address or a header: {text!r}")
+            raise ValueError(f"not a part of a header: {text!r}")
     if inner is None:
         return f'[0-9][0-9]:[0-9][0-9]:[0-9][0-9].*{outer or ""}'
     if not _ADDRESS.fullmatch(inner):
@@ -79,12 +79,19 @@ def needle(inner: str | None, outer: str = "") -> str:
     return f'*" {inner} "*|*" {inner}: "*|*" {inner},"*'
 
 
-def outer_pattern(lab: Lab, host: str, peer: str, t: Tunnel) -> str:
-    """A `case` pattern of the outer header of host's packets of tunnel t to peer."""
+def outer_header(lab: Lab, host: str, peer: str, t: Tunnel) -> list[str]:
+    """How tcpdump starts a packet of host's tunnel t to peer (after the timestamp): literal
+    parts, with the UDP source port between them. A host's capture holds every tunnel's packets;
+    `flow_of` (Python) and `outer_pattern` (the script) both read a flow from this."""
     local, remote = lab.hosts[host].ip, lab.hosts[peer].ip
     if t.kind.is_udp:
-        return f'" IP {local}."*" > {remote}.{t.effective_dstport}: "*'
-    return f'" IP {local} > {remote}: "*'
+        return [f"IP {local}.", f" > {remote}.{t.effective_dstport}: "]
+    return [f"IP {local} > {remote}: {t.kind.wire_marker}"]
+
+
+def outer_pattern(lab: Lab, host: str, peer: str, t: Tunnel) -> str:
+    """A `case` pattern of the outer header of host's packets of tunnel t to peer."""
+    return '" ' + '"*"'.join(outer_header(lab, host, peer, t)) + '"*'
 
 
 def wire_script(dev: str, options: list[str], flows: list[Flow], wait: int, poll: float = 0.01) -> str:
@@ -134,19 +141,23 @@ def first_match(seen: list[str], expect: list[str], inner: str | None) -> str | 
 
 
 def flow_of(lab: Lab, host: str, peer: str, t: Tunnel) -> re.Pattern[str]:
-    """What a packet of host's tunnel t to peer starts with (its outer header, without the
-    timestamp): a host's capture holds every tunnel's packets."""
-    local, remote = re.escape(lab.hosts[host].ip), re.escape(lab.hosts[peer].ip)
-    if t.kind.is_udp:
-        return re.compile(rf"IP {local}\.\d+ > {remote}\.{t.effective_dstport}: ")
-    return re.compile(rf"IP {local} > {remote}: {re.escape(t.kind.wire_marker)}")
+    """What a packet of host's tunnel t to peer starts with, without its timestamp."""
+    return re.compile(r"\d+".join(re.escape(part) for part in outer_header(lab, host, peer, t)))
+
+
+def flow_packets(output: str, flow: re.Pattern[str] | None) -> list[str]:
+    """The captured packets (all of them without a `flow`)."""
+    return [p for p in packets(output) if flow is None or flow.match(_TIMESTAMP.sub("", p))]
 
 
 def judge_capture(output: str, expect: list[str], inner: str | None, what: str, host: str,
                   flow: re.Pattern[str] | None = None) -> tuple[bool, str]:
     """Pass when a captured packet (of `flow`, when given) matches; else say whether any of
     the flow's packets was seen at all."""
-    seen = [p for p in packets(output) if flow is None or flow.match(_TIMESTAMP.sub("", p))]
+    return judge_packets(flow_packets(output, flow), expect, inner, what, host)
+
+
+def judge_packets(seen: list[str], expect: list[str], inner: str | None, what: str, host: str) -> tuple[bool, str]:
     good = first_match(seen, expect, inner)
     if good is not None:
         return True, good[:160]
@@ -162,40 +173,38 @@ class WireCheck(Check):
     def cases(self, lab: Lab) -> list[Case]:
         return first_peer_cases(self.name, lab)
 
-    def _capture(self, ctx: Context, host: str, options: tuple[str, ...]) -> Probe:
-        """One capture for all of host's cases whose packets tcpdump decodes with `options`."""
-        key = ("wire", host, options)
-        known, probe = ctx.recall(key)
+    def _captures(self, ctx: Context) -> dict[tuple[str, tuple[str, ...]], Probe]:
+        """Every host's captures, built once per verify: one for all of a host's cases whose
+        packets tcpdump decodes with the same options."""
+        known, captures = ctx.recall("wire captures")
         if known:
-            return probe  # type: ignore[no-any-return]
-        flows = []
+            return captures  # type: ignore[no-any-return]
+        flows: dict[tuple[str, tuple[str, ...]], list[Flow]] = {}
         for case in self.cases(ctx.lab):
             t = ctx.tunnels[case.tunnel]  # type: ignore[index]
-            if case.host != host:
-                continue
-            opts, bpf, _, inner = expectations(ctx.lab, host, case.peer, t)  # type: ignore[arg-type]
-            if tuple(opts) == options:
-                outer = outer_pattern(ctx.lab, host, case.peer, t)  # type: ignore[arg-type]
-                flows.append(Flow(bpf, address(t, case.peer), needle(inner, outer)))  # type: ignore[arg-type]
+            options, bpf, _, inner = expectations(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
+            outer = outer_pattern(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
+            flows.setdefault((case.host, tuple(options)), []).append(
+                Flow(bpf, address(t, case.peer), needle(inner, outer)))  # type: ignore[arg-type]
         wait = max(2, math.ceil(ctx.reply_timeout * 3))
         poll = 0.01 if ctx.reply_timeout < 1 else 0.05  # a poll is a process: dear inside a VM
-        probe = Probe(wire_script(ctx.lab.underlay.interface, list(options), flows, wait, poll),
-                      wait + SCRIPT_OVERHEAD + 20 * poll, self_bounded=True)
-        ctx.remember(key, probe)
-        return probe
+        captures = {key: Probe(wire_script(ctx.lab.underlay.interface, list(key[1]), mine, wait, poll),
+                               wait + SCRIPT_OVERHEAD + 20 * poll, self_bounded=True)
+                    for key, mine in flows.items()}
+        ctx.remember("wire captures", captures)
+        return captures
 
     def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
         t = ctx.tunnels[case.tunnel]  # type: ignore[index]
         options = expectations(ctx.lab, case.host, case.peer, t)[0]  # type: ignore[arg-type]
-        return [(case.host, self._capture(ctx, case.host, tuple(options)))]
+        return [(case.host, self._captures(ctx)[(case.host, tuple(options))])]
 
     def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
         t = ctx.tunnels[case.tunnel]  # type: ignore[index]
         options, bpf, expect, inner = expectations(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
         ev = seen[(case.host, self.probes(ctx, case)[0][1])]
-        flow = flow_of(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
-        passed, summary = judge_capture(ev.stdout, expect, inner, t.type, case.host, flow)
-        mine = [p for p in packets(ev.stdout) if flow.match(_TIMESTAMP.sub("", p))]
+        mine = flow_packets(ev.stdout, flow_of(ctx.lab, case.host, case.peer, t))  # type: ignore[arg-type]
+        passed, summary = judge_packets(mine, expect, inner, t.type, case.host)
         excerpt = "\n".join(mine[:3]) if mine else ev.output.strip()[-400:]
         label = (f"tcpdump -n -i {ctx.lab.underlay.interface} {' '.join([*options, repr(bpf)])} during "
                  f"ping -c 3 {address(t, case.peer)}   (the script: -v)")  # type: ignore[arg-type]
