@@ -101,6 +101,7 @@ def up(session: Session, progress: Progress, via: str = "default", box: str | No
     if not available.ok:
         raise NetlabError(f"{provider.name} cannot run lab {lab.name}: {available.reason}", available.fix)
     with provider.state.locked():
+        provider.prepare(progress)
         provider.state.begin(provider.name, session.source)
         provider.state.set(model=lab.model_dump(mode="json"), phase="creating")
         if box:

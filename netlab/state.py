@@ -185,6 +185,20 @@ class LabState:
         return self.dir / "work"
 
 
+def busy(state_dir: Path) -> bool:
+    """Whether a netlab command holds the lock of the lab kept in `state_dir` (any state root)."""
+    lock_file = state_dir.parent / f".{state_dir.name}.lock"
+    if not lock_file.exists():
+        return False
+    lock = filelock.FileLock(str(lock_file))
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        return True
+    lock.release()
+    return False
+
+
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 

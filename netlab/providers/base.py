@@ -92,6 +92,11 @@ class Provider(ABC):
         """Whether this provider works on this machine (for `lab`, if given)."""
 
     # -- lifecycle ---------------------------------------------------------------------------
+    def prepare(self, progress: Progress) -> None:
+        """Before the state records anything: refuse what stands in the way with one clear
+        error, and clear what a crashed run left that no state knows about."""
+        return None  # by default, create deals with whatever it finds
+
     @abstractmethod
     def create(self, progress: Progress) -> None:
         """Make machines and wires; record each in the state before creating it."""

@@ -12,17 +12,20 @@ import shlex
 import shutil
 import subprocess
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar
 
+from netlab.errors import NetlabError
 from netlab.model import Lab
 from netlab.providers.base import Availability, HostStatus, Progress, Provider
 from netlab.providers.segments import underlay_mcast
 from netlab.render import RenderOptions, render
 from netlab.settings import settings
-from netlab.state import Resource
+from netlab.state import Resource, busy
 from netlab.tools import libvirt
-from netlab.tools.vagrant import base_env, machine_states, plugins, run_vagrant
+from netlab.tools.vagrant import base_env, machine_id, machine_states, plugins, run_vagrant
+from netlab.tools.vagrant import failure as vagrant_failure
 
 
 class VagrantProvider(Provider):
@@ -65,15 +68,24 @@ class VagrantProvider(Provider):
         self._write_ssh_config()
 
     def destroy(self, progress: Progress) -> None:
+        failed = None
         if (self.workdir / "Vagrantfile").exists():
             progress("vagrant destroy -f")
-            self.vagrant("destroy", "-f", progress=progress)
+            proc = self.vagrant("destroy", "-f", progress=progress, check=False)
+            failed = proc if proc.returncode != 0 else None
+        # Also when Vagrant failed: it fails on exactly the machines it lost track of.
         self.cleanup_leftovers(progress)
+        if failed is not None and self.machines_left():
+            raise vagrant_failure(failed, self.workdir)
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.ssh_config.unlink(missing_ok=True)
 
     def cleanup_leftovers(self, progress: Progress) -> None:
         """Anything of this lab that a crashed Vagrant left behind (per provider)."""
+
+    def machines_left(self) -> bool:
+        """Whether machines of this lab may still exist after a failed `vagrant destroy`."""
+        return True
 
     def status(self) -> list[HostStatus]:
         if not (self.workdir / "Vagrantfile").exists():
@@ -197,13 +209,73 @@ class LibvirtProvider(VagrantProvider):
             return "kvm" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "qemu"
         return "kvm" if accelerator(str(image.kernel), images_root(), settings().qemu_accel) == "kvm" else "qemu"
 
+    # -- domains a crash left behind ---------------------------------------------------------
+    def domain_name(self, host: str) -> str:
+        return f"netlab-{self.lab.name}-{host}"  # Vagrantfile.j2's default_prefix + the host
+
+    def claim(self, domain: libvirt.Domain, host: str) -> Claim:
+        if domain.vagrantfile is None:
+            return Claim.FOREIGN
+        maker = domain.vagrantfile.parent
+        known = machine_id(maker, host, "libvirt") == domain.uuid
+        if maker.resolve() == self.workdir.resolve():
+            return Claim.OURS if known else Claim.ORPHAN
+        # A lab whose netlab command runs right now may not have written the id yet.
+        return Claim.ELSEWHERE if known or busy(maker.parent) else Claim.ORPHAN
+
+    def _domains(self) -> list[tuple[str, libvirt.Domain]]:
+        found = []
+        for host in self.lab.hosts:
+            domain = libvirt.domain(self.domain_name(host))
+            if domain is not None:
+                found.append((host, domain))
+        return found
+
+    def prepare(self, progress: Progress) -> None:
+        for host, domain in self._domains():
+            claim = self.claim(domain, host)
+            if claim is Claim.ORPHAN:
+                progress(f"removing domain {domain.name}: left by a `vagrant up` that was stopped before it "
+                         f"finished ({domain.vagrantfile})")
+                libvirt.remove_domain(domain.name)
+            elif claim is Claim.ELSEWHERE:
+                assert domain.vagrantfile is not None
+                state_dir = domain.vagrantfile.parent.parent
+                raise NetlabError(
+                    f"libvirt domain {domain.name} belongs to lab {self.lab.name} as brought up from another "
+                    f"netlab state folder ({state_dir})",
+                    hint=f"take that one down first (NETLAB_STATE_DIR={shlex.quote(str(state_dir.parent))} "
+                         f"netlab down {self.lab.name}), or give this lab another name (netlab up ... --name NAME)")
+            elif claim is Claim.FOREIGN:
+                raise NetlabError(
+                    f"libvirt domain {domain.name} exists and netlab did not make it (its description names "
+                    "no Vagrantfile)",
+                    hint=f"remove it (virsh -c {libvirt.LIBVIRT_URI} undefine {domain.name}), or give this lab "
+                         "another name (netlab up ... --name NAME)")
+
     def cleanup_leftovers(self, progress: Progress) -> None:
-        prefix = f"netlab-{self.lab.name}-"
-        for domain in libvirt.domain_names() or []:
-            if domain.startswith(prefix) and domain[len(prefix):] in self.lab.hosts:
-                progress(f"removing leftover domain {domain}")
-                libvirt.remove_domain(domain)
+        for host, domain in self._domains():
+            claim = self.claim(domain, host)
+            if claim in (Claim.OURS, Claim.ORPHAN):
+                progress(f"removing leftover domain {domain.name}")
+                libvirt.remove_domain(domain.name)
+            else:
+                progress(f"leaving domain {domain.name} alone: netlab's state here did not make it")
+        disks = {f"{self.domain_name(h)}.img" for h in self.lab.hosts}
         for volume in libvirt.volume_names():
-            if volume.startswith(prefix):
+            # A disk whose domain is gone (a domain's own disks went with it, above).
+            if volume in disks and libvirt.domain(volume.removesuffix(".img")) is None:
                 progress(f"removing leftover volume {volume}")
                 libvirt.remove_volume(volume)
+
+    def machines_left(self) -> bool:
+        return any(self.claim(d, h) is Claim.OURS for h, d in self._domains())
+
+
+class Claim(Enum):
+    """Whose a libvirt domain with one of this lab's names is."""
+
+    OURS = "ours"            # made from this state's Vagrantfile, and Vagrant knows it
+    ORPHAN = "orphan"        # made by a Vagrant that no longer knows it: a killed up, a deleted state
+    ELSEWHERE = "elsewhere"  # the same lab name, up from another netlab state folder
+    FOREIGN = "foreign"      # not made from a Vagrantfile at all

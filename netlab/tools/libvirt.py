@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
 
 LIBVIRT_URI = "qemu:///system"
 TIMEOUT = 60.0
@@ -28,6 +31,31 @@ def domain_names() -> list[str] | None:
     if proc.returncode != 0:
         return None
     return [d.strip() for d in proc.stdout.splitlines() if d.strip()]
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    uuid: str
+    # The Vagrantfile that made it: vagrant-libvirt's default description is "Source: <path>".
+    vagrantfile: Path | None
+
+
+def domain(name: str) -> Domain | None:
+    """The domain called `name`, or None when there is none (or libvirtd does not answer)."""
+    proc = virsh("dumpxml", name)
+    return parse_domain(name, proc.stdout) if proc.returncode == 0 else None
+
+
+def parse_domain(name: str, xml: str) -> Domain | None:
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError:
+        return None
+    description = root.findtext("description") or ""
+    source = description.removeprefix("Source: ").strip() if description.startswith("Source: ") else ""
+    vagrantfile = Path(source) if source.endswith("/Vagrantfile") else None
+    return Domain(name, (root.findtext("uuid") or "").strip(), vagrantfile)
 
 
 def volume_names(pool: str = "default") -> list[str]:

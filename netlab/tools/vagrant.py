@@ -47,10 +47,25 @@ def run_vagrant(args: list[str], cwd: Path, env: dict[str, str], progress: Calla
                     progress(line.rstrip())
         proc = subprocess.CompletedProcess(argv, child.returncode, "".join(lines), "")
     if check and proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
-        raise NetlabError(f"vagrant {' '.join(args)} failed (exit {proc.returncode}):\n{tail}",
-                          hint=f"cd {cwd} && vagrant {' '.join(args)} to see it all")
+        raise failure(proc, cwd)
     return proc
+
+
+def failure(proc: subprocess.CompletedProcess[str], cwd: Path) -> NetlabError:
+    """The error for a failed `vagrant` call: its last lines, and how to see them all."""
+    args = " ".join(proc.args[1:])
+    tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+    return NetlabError(f"vagrant {args} failed (exit {proc.returncode}):\n{tail}",
+                       hint=f"cd {cwd} && vagrant {args} to see it all")
+
+
+def machine_id(workdir: Path, machine: str, provider: str) -> str:
+    """The id Vagrant keeps for a machine it made from `workdir`'s Vagrantfile ('' when none:
+    never made, destroyed, or made by a `vagrant up` killed before it wrote the id)."""
+    try:
+        return (workdir / ".vagrant" / "machines" / machine / provider / "id").read_text().strip()
+    except OSError:
+        return ""
 
 
 def plugins(timeout: float = 60.0) -> str:
