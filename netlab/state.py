@@ -71,8 +71,6 @@ class LabState:
     # -- the lock -------------------------------------------------------------------------
     @contextmanager
     def locked(self, timeout: float = 0.5) -> Iterator[LabState]:
-        # The lock sits beside the state folder, not in it: `forget` removes the folder while
-        # the lock is still held.
         self.dir.parent.mkdir(parents=True, exist_ok=True)
         lock = filelock.FileLock(str(self._lock_file), mode=0o600)
         try:
@@ -171,7 +169,7 @@ class LabState:
 
     @property
     def _lock_file(self) -> Path:
-        return self.dir.parent / f".{self.lab_name}.lock"
+        return lock_file(self.dir)
 
     def forget(self) -> None:
         """Remove the whole state directory and the lock file (after everything recorded is gone).
@@ -185,12 +183,18 @@ class LabState:
         return self.dir / "work"
 
 
+def lock_file(state_dir: Path) -> Path:
+    """The lock of the lab kept in `state_dir`: beside the folder, not in it (`forget` removes
+    the folder while the lock is still held)."""
+    return state_dir.parent / f".{state_dir.name}.lock"
+
+
 def busy(state_dir: Path) -> bool:
     """Whether a netlab command holds the lock of the lab kept in `state_dir` (any state root)."""
-    lock_file = state_dir.parent / f".{state_dir.name}.lock"
-    if not lock_file.exists():
+    path = lock_file(state_dir)
+    if not path.exists():
         return False
-    lock = filelock.FileLock(str(lock_file))
+    lock = filelock.FileLock(str(path))
     try:
         lock.acquire(timeout=0)
     except filelock.Timeout:

@@ -28,7 +28,7 @@ from netlab.verify.runner import run_verify
 
 from .conftest import quiet
 
-NETLAB = Path(sys.executable).parent / "netlab"
+NETLAB = [sys.executable, "-m", "netlab"]
 
 STATUS = """1700000000,boxA,metadata,provider,libvirt
 1700000000,boxA,provider-name,libvirt
@@ -153,7 +153,7 @@ def _down_labs_of_killed_test_runs() -> None:
             continue
         state_dir = domain.vagrantfile.parent.parent  # <state root>/<lab>/work/Vagrantfile
         if state_dir.is_relative_to(runs) and (state_dir / "state.json").exists():
-            subprocess.run([str(NETLAB), "down", state_dir.name], env={**os.environ, "NETLAB_STATE_DIR":
+            subprocess.run([*NETLAB, "down", state_dir.name], env={**os.environ, "NETLAB_STATE_DIR":
                            str(state_dir.parent)}, capture_output=True, timeout=600)
 
 
@@ -199,7 +199,7 @@ def test_libvirt_up_after_an_up_killed_half_way(libvirtd: None, tmp_path: Path) 
     prefix = "netlab-lab9-"
     other = tmp_path / "killed"
     env = {**os.environ, "NETLAB_STATE_DIR": str(other)}
-    killed = subprocess.Popen([str(NETLAB), "-q", "up", "lab9", "--provider", "libvirt"], env=env,
+    killed = subprocess.Popen([*NETLAB, "-q", "up", "lab9", "--provider", "libvirt"], env=env,
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     workdir = other / "lab9" / "work"
@@ -234,7 +234,7 @@ def test_libvirt_up_after_an_up_killed_half_way(libvirtd: None, tmp_path: Path) 
             os.killpg(killed.pid, signal.SIGKILL)
             killed.wait(timeout=60)
         if (other / "lab9" / "state.json").exists():
-            subprocess.run([str(NETLAB), "down", "lab9"], env=env, capture_output=True, timeout=600)
+            subprocess.run([*NETLAB, "down", "lab9"], env=env, capture_output=True, timeout=600)
         down(session, quiet)
     assert [d for d in virsh("list", "--all", "--name") if d.startswith(prefix)] == []
     assert [v for v in volume_names() if v.startswith(prefix)] == []

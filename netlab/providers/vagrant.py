@@ -223,17 +223,17 @@ class LibvirtProvider(VagrantProvider):
         # A lab whose netlab command runs right now may not have written the id yet.
         return Claim.ELSEWHERE if known or busy(maker.parent) else Claim.ORPHAN
 
-    def _domains(self) -> list[tuple[str, libvirt.Domain]]:
+    def _claimed(self) -> list[tuple[libvirt.Domain, Claim]]:
+        """Every domain that carries one of the lab's names, and whose it is."""
         found = []
         for host in self.lab.hosts:
             domain = libvirt.domain(self.domain_name(host))
             if domain is not None:
-                found.append((host, domain))
+                found.append((domain, self.claim(domain, host)))
         return found
 
     def prepare(self, progress: Progress) -> None:
-        for host, domain in self._domains():
-            claim = self.claim(domain, host)
+        for domain, claim in self._claimed():
             if claim is Claim.ORPHAN:
                 progress(f"removing domain {domain.name}: left by a `vagrant up` that was stopped before it "
                          f"finished ({domain.vagrantfile})")
@@ -254,22 +254,23 @@ class LibvirtProvider(VagrantProvider):
                          "another name (netlab up ... --name NAME)")
 
     def cleanup_leftovers(self, progress: Progress) -> None:
-        for host, domain in self._domains():
-            claim = self.claim(domain, host)
+        kept = set()
+        for domain, claim in self._claimed():
             if claim in (Claim.OURS, Claim.ORPHAN):
                 progress(f"removing leftover domain {domain.name}")
                 libvirt.remove_domain(domain.name)
             else:
                 progress(f"leaving domain {domain.name} alone: netlab's state here did not make it")
-        disks = {f"{self.domain_name(h)}.img" for h in self.lab.hosts}
+                kept.add(domain.name)
+        # A disk whose domain is gone (a removed domain's own disks went with it).
+        disks = {f"{self.domain_name(h)}.img" for h in self.lab.hosts} - {f"{name}.img" for name in kept}
         for volume in libvirt.volume_names():
-            # A disk whose domain is gone (a domain's own disks went with it, above).
-            if volume in disks and libvirt.domain(volume.removesuffix(".img")) is None:
+            if volume in disks:
                 progress(f"removing leftover volume {volume}")
                 libvirt.remove_volume(volume)
 
     def machines_left(self) -> bool:
-        return any(self.claim(d, h) is Claim.OURS for h, d in self._domains())
+        return any(claim is Claim.OURS for _, claim in self._claimed())
 
 
 class Claim(Enum):
