@@ -76,11 +76,32 @@ def test_every_tunnel_type_verifies_on_three_vms(mix_lab: Session) -> None:
     assert result.passed, failures(result)
 
 
-# Everything netlab writes on a VM: its commands, the boot unit and its enable link, the .link file
-# that names the underlay NIC. Without them the next `up` writes them all again, as on a new VM.
+# Everything netlab writes on a VM: its commands, the boot unit and its enable link, the .link files
+# that name the underlay NIC and keep udev off the tunnels' MACs. Without them the next `up` writes
+# them all again, as on a new VM.
 HOST_FILES = ("/etc/netlab", "/etc/systemd/system/netlab-overlay.service",
               "/etc/systemd/system/multi-user.target.wants/netlab-overlay.service",
-              "/etc/systemd/network/10-netlab-underlay.link")
+              "/etc/systemd/network/10-netlab-underlay.link", "/etc/systemd/network/10-netlab-overlay.link")
+
+
+@needs_vms
+def test_every_ethernet_tunnel_keeps_the_mac_netlab_gives_it(mix_lab: Session) -> None:
+    """udev made up a MAC for a new device (MACAddressPolicy=persistent) and could set it after
+    overlay.sh's own: netlab's MAC was lost on one or two of the three VMs, and the next `up`
+    rebuilt the device. udev must have applied netlab's .link file to each device instead."""
+    from netlab.configure.ipbatch import host_vars_tunnel
+
+    provider = mix_lab.provider
+    lab = mix_lab.lab
+    for host in lab.hosts:
+        for t in lab.tunnels_of(host):
+            mac = host_vars_tunnel(lab, host, t).get("mac")
+            if not mac:
+                continue
+            shown = provider.run(host, ["cat", f"/sys/class/net/{t.name}/address"]).stdout.strip()
+            udev = provider.run(host, ["udevadm", "info", "-q", "property", f"/sys/class/net/{t.name}"]).stdout
+            assert (host, t.name, shown) == (host, t.name, mac)
+            assert "ID_NET_LINK_FILE=/etc/systemd/network/10-netlab-overlay.link" in udev, (host, t.name, udev)
 
 
 def bounded_verify(session: Session, timeout: float) -> VerifyResult | None:

@@ -167,6 +167,8 @@ class SshProvider(Provider):
             '  [ -d /run/systemd/system ] && systemctl daemon-reload',
             '  echo "removed $unit"',
             "fi",
+            f"link=/etc/systemd/network/10-{self.unit.removesuffix('.service')}.link",
+            'if [ -e "$link" ]; then rm -f "$link" && echo "removed $link"; fi',
             'rm -rf "$dir"; rmdir /etc/netlab 2>/dev/null',
         ]
         if info.get("underlay_added"):
