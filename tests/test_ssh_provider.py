@@ -306,7 +306,7 @@ def test_up_without_an_inventory_says_what_is_needed() -> None:
 
 # What a VM looks like to netlab: its files, units, devices and addresses.
 SNAPSHOT = ("ls -A /etc/netlab; sha256sum /etc/netlab/* 2>/dev/null; "
-            "ls /etc/systemd/system /etc/systemd/system/multi-user.target.wants; "
+            "ls /etc/systemd/system /etc/systemd/system/multi-user.target.wants /etc/systemd/network; "
             "ip -br link | sed 's/@.*//' | cut -d' ' -f1; ip -br addr")
 
 
@@ -342,6 +342,8 @@ def test_a_lab_on_existing_machines_up_verified_and_down_leaves_them_as_they_wer
                                            "ls /etc/netlab/sshlab"])
         assert on_sa.ok and "vxlan id 141" in on_sa.stdout and "enabled" in on_sa.stdout, on_sa
         assert "apply.sh" in on_sa.stdout
+        udev = lab.run("sa", ["cat", "/etc/systemd/network/10-netlab-overlay-sshlab.link"])
+        assert udev.ok and "OriginalName=vxlan0" in udev.stdout, udev
         # A second up converges: nothing to change.
         result = invoke("up", "sshlab")
         assert result.exit_code == 0 and "nothing changed" in result.output, result.output
