@@ -25,6 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from netlab import labfolder
+
 LOG_NAME = "commands.log"
 # A log over MAX_BYTES is cut to its last KEEP_BYTES when the next command starts recording.
 MAX_BYTES = 4_000_000
@@ -107,8 +109,8 @@ class CommandLog:
             self._flush()
 
     def _flush(self) -> None:
-        if self._dir is None or not self._pending or not self._dir.is_dir():
-            return  # kept until the lab's directory exists (never made here)
+        if self._dir is None or not self._pending or not labfolder.is_lab_folder(self._dir):
+            return  # kept until the lab's folder exists (never made here, never another's folder)
         with contextlib.suppress(OSError), log_path(self._dir).open("a", encoding="utf-8") as f:
             f.write("\n".join(self._pending) + "\n")
             self._pending.clear()

@@ -74,14 +74,18 @@ def open_lab(ref: str, requested: str | None = None, *, must_be_up: bool = False
         state.salvage()
     if must_be_up and not state.exists:
         raise NetlabError(f"lab {lab.name} is not up", hint=f"netlab up {ref}")
+    _refuse_other_source(lab.name, state, source)
+    name, why = choose(lab, requested, state.provider)
+    return Session(lab, source, provider_class(name)(lab, state), why)
+
+
+def _refuse_other_source(name: str, state: LabState, source: str) -> None:
     running = state.read().source if state.exists else ""
     if running not in ("", source):
         raise NetlabError(
-            f"a lab named {lab.name} is already up from {running}",
-            hint=f"netlab down {lab.name} first, or give this lab another name",
+            f"a lab named {name} is already up from {running}",
+            hint=f"netlab down {name} first, or give this lab another name (--name)",
         )
-    name, why = choose(lab, requested, state.provider)
-    return Session(lab, source, provider_class(name)(lab, state), why)
 
 
 def up(session: Session, progress: Progress, via: str = "default", box: str | None = None,
@@ -101,6 +105,9 @@ def up(session: Session, progress: Progress, via: str = "default", box: str | No
     if not available.ok:
         raise NetlabError(f"{provider.name} cannot run lab {lab.name}: {available.reason}", available.fix)
     with provider.state.locked():
+        # Checked again under the lock: two `up`s of different files under one name at once
+        # both passed the check in open_lab before either had written its state.
+        _refuse_other_source(lab.name, provider.state, session.source)
         provider.prepare(progress)
         provider.state.begin(provider.name, session.source)
         provider.state.set(model=lab.model_dump(mode="json"), phase="creating")

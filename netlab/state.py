@@ -21,6 +21,7 @@ import filelock
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from netlab import labfolder
 from netlab.errors import NetlabError
 from netlab.settings import settings
 
@@ -29,7 +30,8 @@ PHASES = ("creating", "configuring", "up", "destroying")
 
 def state_root() -> Path:
     override = settings().state_dir
-    return override if override else Path(platformdirs.user_state_dir("netlab")) / "labs"
+    root = override if override else Path(platformdirs.user_state_dir("netlab")) / "labs"
+    return Path(os.path.abspath(root))
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,8 @@ class Resource:
 class StateRecord(BaseModel):
     """What state.json holds about one lab."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Fields a newer netlab wrote are ignored (an upgrade and a downgrade both keep working).
+    model_config = ConfigDict(extra="ignore")
 
     lab: str = ""
     provider: str | None = None
@@ -71,7 +74,10 @@ class LabState:
     # -- the lock -------------------------------------------------------------------------
     @contextmanager
     def locked(self, timeout: float = 0.5) -> Iterator[LabState]:
-        self.dir.parent.mkdir(parents=True, exist_ok=True)
+        labfolder.check_root(self.dir.parent)
+        labfolder.sweep(self.dir.parent)
+        labfolder.adopt_legacy(self.dir)
+        labfolder.refuse_unmarked(self.dir)
         lock = filelock.FileLock(str(self._lock_file), mode=0o600)
         try:
             lock.acquire(timeout=timeout)
@@ -80,28 +86,53 @@ class LabState:
                 f"another netlab command is working on lab {self.lab_name}",
                 hint="wait for it to finish, then try again",
             ) from None
+        except OSError as exc:
+            raise NetlabError(f"cannot take the lab's lock {self._lock_file}: {exc.strerror}",
+                              hint=f"netlab needs to write in {self.dir.parent}: fix its permissions, or set "
+                                   "NETLAB_STATE_DIR to a directory you can write") from None
         try:
             yield self
         finally:
             lock.release()
 
+    @property
+    def token(self) -> str | None:
+        """The lab folder's token (None before the folder is made): what the lab's claims carry."""
+        return labfolder.token(self.dir)
+
     # -- the record -----------------------------------------------------------------------
     def read(self) -> StateRecord:
+        """The record; a field that no longer validates (an older or newer netlab wrote it) is
+        read as its default, the others kept. Only a file that is not a JSON object is damaged."""
+        if not labfolder.is_lab_folder(self.dir):
+            labfolder.adopt_legacy(self.dir)
+            if not labfolder.is_lab_folder(self.dir):
+                return StateRecord()
         try:
-            return StateRecord.model_validate_json(self._file.read_bytes())
+            raw = self._file.read_bytes()
         except FileNotFoundError:
             return StateRecord()
-        except (OSError, ValueError, ValidationError) as exc:
-            reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-            raise NetlabError(
-                f"the state file {self._file} is damaged ({reason})",
-                hint=f"inspect it, or remove {self.dir} once the lab's resources are gone",
-            ) from None
+        except OSError as exc:
+            raise self._damaged(exc.strerror or str(exc)) from None
+        try:
+            return StateRecord.model_validate_json(raw)
+        except ValidationError:
+            pass
+        try:
+            fields = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise self._damaged(str(exc)) from None
+        if not isinstance(fields, dict):
+            raise self._damaged("not a JSON object")
+        return _field_by_field(fields)
+
+    def _damaged(self, reason: str) -> NetlabError:
+        return NetlabError(f"the state file {self._file} is damaged ({reason})",
+                           hint=f"netlab down {self.lab_name} removes what the lab left")
 
     def write(self, record: StateRecord) -> None:
         # Modes set here, not by the umask: the state names what root runs and removes.
-        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.dir.chmod(0o700)
+        labfolder.make(self.dir)
         tmp = self._file.with_suffix(".tmp")
         text = json.dumps(record.model_dump(mode="json", exclude_defaults=True), indent=2)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -134,7 +165,8 @@ class LabState:
 
     @property
     def exists(self) -> bool:
-        return self._file.exists()
+        labfolder.adopt_legacy(self.dir)
+        return labfolder.is_lab_folder(self.dir) and self._file.exists()
 
     @property
     def provider(self) -> str | None:
@@ -175,7 +207,7 @@ class LabState:
         """Remove the whole state directory and the lock file (after everything recorded is gone).
 
         Called with the lock held; a command waiting for it then finds no lab, as it would have."""
-        shutil.rmtree(self.dir, ignore_errors=True)
+        labfolder.remove(self.dir)
         self._lock_file.unlink(missing_ok=True)
 
     @property
@@ -217,8 +249,32 @@ def _resource(value: Any) -> Resource | None:
 _RESOURCE: TypeAdapter[Resource] = TypeAdapter(Resource)
 
 
+def _field_by_field(fields: dict[str, Any]) -> StateRecord:
+    """A record from a JSON object whose fields do not all validate: each field on its own."""
+    kept: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key not in StateRecord.model_fields:
+            continue
+        if key == "resources":
+            value = [r for r in (_resource(x) for x in _as_list(value)) if r]
+        try:
+            StateRecord.model_validate({key: value})
+        except ValidationError:
+            continue
+        kept[key] = value
+    return StateRecord.model_validate(kept)
+
+
 def active_labs() -> list[str]:
+    """The labs this state root keeps (folders netlab made, with a record)."""
     root = state_root()
-    if not root.is_dir():
+    if not root.is_dir() or root.is_symlink():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / "state.json").exists())
+    names = []
+    for p in root.iterdir():
+        if p.name.startswith("."):
+            continue
+        labfolder.adopt_legacy(p)
+        if labfolder.is_lab_folder(p) and (p / "state.json").exists():
+            names.append(p.name)
+    return sorted(names)

@@ -25,6 +25,10 @@ app.add_typer(image_app, name="image", help="The VM image for the qemu provider:
 
 def main() -> None:
     Verbosity.argv = sys.argv[1:]
+    # Made absolute once, here: a relative state directory would name another folder for every
+    # process netlab starts in another working directory (Ansible, Vagrant, tests' subprocesses).
+    if os.environ.get("NETLAB_STATE_DIR"):
+        os.environ["NETLAB_STATE_DIR"] = os.path.abspath(os.environ["NETLAB_STATE_DIR"])
     try:
         app()
         code: int | str | None = 0

@@ -100,6 +100,19 @@ def down(lab: LabArg, provider: ProviderOpt = None) -> None:
 
     try:
         session = open_session(lab, provider, salvage=True)
+    except NetlabError as exc:
+        # No lab file nor readable record describes it: remove what is left of it, if anything.
+        from netlab.leftovers import down as down_leftovers
+
+        try:
+            removed = down_leftovers(lab, info)
+        except NetlabError as inner:
+            fail(inner)
+        if not removed:
+            fail(exc)
+        out.print(f"lab {lab} is down (removed what was left of it)", highlight=False, markup=False)
+        return
+    try:
         do_down(session, info)
     except NetlabError as exc:
         fail(exc)
@@ -163,6 +176,11 @@ def list_running(
         rows.append({"name": name, "lab_file": record.source, "provider": record.provider or "?",
                      "phase": record.phase + ("" if record.overlay else " (no overlay)"), "hosts": hosts,
                      "since": record.since})
+    from netlab.leftovers import orphans
+
+    for orphan in orphans():
+        rows.append({"name": orphan.lab, "lab_file": "", "provider": "?", "phase": "orphaned: no state owns it",
+                     "hosts": 0, "since": "", "left": orphan.what, "fix": orphan.fix})
     if as_json:
         print_json(rows)
         return
@@ -175,3 +193,6 @@ def list_running(
     for row in rows:
         table.add_row(*(escape(str(row[k])) for k in ("name", "lab_file", "provider", "phase", "hosts", "since")))
     out.print(table)
+    for row in rows:
+        if "fix" in row:
+            out.print(f"left behind: {row['left']}; remove with: {row['fix']}", highlight=False, markup=False)

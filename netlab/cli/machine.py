@@ -30,3 +30,8 @@ def doctor(
     for name, avail in found:
         table.add_row(name, "[green]yes[/]" if avail.ok else "[red]no[/]", escape(avail.reason), escape(avail.fix))
     out.print(table)
+    from netlab.leftovers import orphans
+
+    for orphan in orphans():
+        out.print(f"left behind by lab {orphan.lab} (no state owns it): {orphan.what}; remove with: {orphan.fix}",
+                  highlight=False, markup=False)

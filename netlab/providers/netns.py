@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from netlab.errors import NetlabError, ToolMissing
 from netlab.model import Lab
 from netlab.providers.base import Availability, HostStatus, Progress, Provider
 from netlab.state import Resource
+from netlab.tools import namespaces
 from netlab.tools.processes import stop_processes
 from netlab.tunnels import TUNNEL_TYPES
 
@@ -137,18 +139,61 @@ class NetnsProvider(Provider):
         return self.state.dir / "hosts" / host
 
     # -- lifecycle -------------------------------------------------------------------------------
+    # -- ownership -------------------------------------------------------------------------------
+    def _ownership(self, present: set[str]) -> tuple[list[str], dict[str, Path], list[str]]:
+        """The lab's namespaces that exist, split: (ours, {another state's: its folder}, orphans).
+        Ours: claimed with our token, or recorded by our state (made before claims existed)."""
+        token = self.state.token
+        recorded = {r.name for r in self.state.resources("netns")}
+        ours, elsewhere, orphans = [], {}, []
+        for ns in namespaces.of_lab(self.lab.name, present):
+            claim = namespaces.claim_of(ns)
+            if claim is not None and token is not None and claim.token == token:
+                ours.append(ns)
+            elif claim is not None and claim.live:
+                elsewhere[ns] = claim.folder
+            elif claim is None and ns in recorded:
+                ours.append(ns)
+            else:
+                orphans.append(ns)
+        return ours, elsewhere, orphans
+
+    def prepare(self, progress: Progress) -> None:
+        _, elsewhere, orphans = self._ownership(existing_namespaces())
+        if elsewhere:
+            folder = next(iter(elsewhere.values()))
+            raise NetlabError(
+                f"lab {self.lab.name}'s namespaces belong to the same lab brought up from another netlab state "
+                f"folder ({folder})",
+                hint=f"take that one down first (NETLAB_STATE_DIR={shlex.quote(str(folder.parent))} netlab down "
+                     f"{self.lab.name}), or give this one another name (--name)")
+        unclaimed = [ns for ns in orphans if namespaces.claim_of(ns) is None]
+        if unclaimed:
+            raise NetlabError(
+                f"namespaces {', '.join(unclaimed)} exist and no netlab state here made them",
+                hint=f"if they are left from a lab whose state is lost: netlab down {self.lab.name} removes them")
+        if orphans:
+            progress(f"removing {len(orphans)} namespaces left by lab {self.lab.name} of a state folder that is gone")
+            left = namespaces.delete(orphans)
+            if left:
+                raise NetlabError(f"could not delete namespaces: {', '.join(sorted(left))}")
+
     def create(self, progress: Progress) -> None:
         self._ensure_neighbour_capacity(progress)
         self._ensure_backlog(progress)
         present = existing_namespaces()
         wanted = self._all_namespaces()
         missing = [n for n in wanted if n not in present]
-        gone = sorted(n for n in present if n.startswith(f"netlab.{self.lab.name}.") and n not in wanted)
+        ours, _, _ = self._ownership(present)
+        gone = sorted(n for n in ours if n not in wanted)
         if gone:
             # Hosts taken out of the lab file: their namespaces (and cables) go.
             progress(f"removing {', '.join(n.rsplit('.', 1)[1] for n in gone)} (no longer in the lab)")
-            _ip("-force", "-batch", "-", input="".join(f"netns del {n}\n" for n in gone), check=False)
+            namespaces.delete(gone)
         self.state.record(*(Resource("netns", n) for n in wanted))
+        token = self.state.token
+        assert token is not None  # the state has been written: its folder is made
+        namespaces.claim(wanted, token, self.state.dir)
         if missing:
             progress(f"creating {len(missing)} namespaces")
             _ip("-batch", "-", input="".join(f"netns add {n}\n" for n in missing))
@@ -252,17 +297,19 @@ class NetnsProvider(Provider):
         if daemons:
             progress(f"stopping {len(daemons)} smcrouted")
             stop_processes(daemons, grace=5)
-        prefix = f"netlab.{self.lab.name}."
-        recorded = {r.name for r in self.state.resources("netns")}
-        present = existing_namespaces()
-        doomed = sorted((recorded | {n for n in present if n.startswith(prefix)}) & present)
+        ours, elsewhere, orphans = self._ownership(existing_namespaces())
+        if elsewhere:
+            folder = next(iter(elsewhere.values()))
+            progress(f"leaving {len(elsewhere)} namespaces of lab {self.lab.name} alone: another netlab state "
+                     f"folder owns them ({folder})")
+        doomed = sorted(ours + orphans)
         if doomed:
             progress(f"deleting {len(doomed)} namespaces")
-            # Deleting a namespace deletes every interface inside it, veth peers included.
-            _ip("-force", "-batch", "-", input="".join(f"netns del {n}\n" for n in doomed), check=False)
-        left = existing_namespaces() & set(doomed)
-        if left:
-            raise NetlabError(f"could not delete namespaces: {', '.join(sorted(left))}")
+            # Deleting a namespace deletes every interface inside it, veth peers included; the
+            # processes inside (exec, ssh, capture) are ended first, by PID.
+            left = namespaces.delete(doomed)
+            if left:
+                raise NetlabError(f"could not delete namespaces: {', '.join(sorted(left))}")
 
     def status(self) -> list[HostStatus]:
         present = existing_namespaces()

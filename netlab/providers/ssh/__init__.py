@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from netlab import labfolder
 from netlab.errors import NetlabError
 from netlab.model import Lab
 from netlab.providers.base import Availability, HostStatus, Progress, Provider, run_argv
@@ -136,7 +137,7 @@ class SshProvider(Provider):
         return self.lab.underlay.networks[segment].prefixlen
 
     def write_ssh_config(self, targets: dict[str, Target]) -> None:
-        self.state.dir.mkdir(parents=True, exist_ok=True)
+        labfolder.make(self.state.dir)
         self.ssh_config.write_text(ssh_config_text(targets, self.control_dir))
         self.ssh_config.chmod(0o600)
 
