@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from netlab import catalog
 from netlab.lifecycle import Session, down, open_lab, up
 
 REPO = Path(__file__).resolve().parent.parent
@@ -106,3 +107,12 @@ def vm_image() -> object:
     from netlab.images.build import build_image
 
     return build_image()
+
+
+def netns_cannot_run(lab: str) -> str | None:
+    """Why the netns provider cannot run `lab` (a catalog name or file) on this machine, or None.
+    Such a lab is for the qemu provider: the QEMU catalog test runs every catalog lab."""
+    from netlab.providers.netns import NetnsProvider
+
+    available = NetnsProvider.availability(catalog.load(lab))
+    return None if available.ok else f"{available.reason}: a lab for the qemu provider"

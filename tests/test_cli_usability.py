@@ -13,7 +13,7 @@ import typer.main
 import yaml
 from typer.testing import CliRunner
 
-from netlab import __version__, catalog
+from netlab import __version__, catalog, labfolder
 from netlab.cli import app
 from netlab.cli.app import complete_host, complete_lab, complete_provider
 from netlab.cli.progress import UpProgress
@@ -254,7 +254,7 @@ def test_the_log_records_commands_input_exit_and_failed_output(tmp_path: object)
         subprocess.run(["cat"], input="one\ntwo\n", capture_output=True, text=True)
         log.attach(lab_dir)  # not there yet: kept, nothing created
         assert not lab_dir.exists()
-        lab_dir.mkdir()
+        labfolder.make(lab_dir)
         subprocess.run(["sh", "-c", "echo out; echo bad >&2; exit 3"], capture_output=True)
         with pytest.raises(FileNotFoundError):
             subprocess.run(["/nonexistent/tool"])
@@ -273,6 +273,12 @@ def test_the_log_never_creates_the_lab_directory(tmp_path: object) -> None:
         log.attach(lab_dir)
         subprocess.run(["true"])
     assert not lab_dir.exists()
+    # A folder netlab did not make (a user's, in the lab's place) is never written into.
+    lab_dir.mkdir()
+    with recording(["down", "x"]) as log:
+        log.attach(lab_dir)
+        subprocess.run(["true"])
+    assert list(lab_dir.iterdir()) == []
 
 
 @needs_root

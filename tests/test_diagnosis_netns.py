@@ -13,7 +13,7 @@ from netlab import catalog
 from netlab.lifecycle import Session
 from netlab.verify.runner import VerifyResult, run_verify
 
-from .conftest import needs_root, netns_lab
+from .conftest import needs_root, netns_cannot_run, netns_lab
 
 pytestmark = [needs_root, pytest.mark.root]
 
@@ -23,6 +23,9 @@ LABS = {"lab10": "dg-lab10", "vxlan-flood": "dg-flood", "lab9": "dg-lab9", "lab1
 
 @pytest.fixture
 def running(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]:
+    why = netns_cannot_run(request.param)
+    if why:
+        pytest.skip(why)
     data = yaml.safe_load(catalog.resolve(request.param).read_text())
     data["name"] = LABS[request.param]
     path = tmp_path / f"{data['name']}.yml"

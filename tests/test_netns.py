@@ -23,7 +23,7 @@ from netlab.providers.netns import NetnsProvider, kernel_tunnel_types
 from netlab.state import LabState
 from netlab.verify.runner import run_verify
 
-from .conftest import needs_root, netlab_namespaces, netns_lab, quiet, vxlan_lab, write_lab
+from .conftest import needs_root, netlab_namespaces, netns_cannot_run, netns_lab, quiet, vxlan_lab, write_lab
 
 pytestmark = [needs_root, pytest.mark.root]
 
@@ -37,10 +37,8 @@ def runnable(lab: str) -> bool:
 def catalog_params() -> list[object]:
     out: list[object] = []
     for entry in catalog.catalog():
-        types = sorted({t.type for t in catalog.load(entry.name).tunnels})
-        missing = sorted(set(types) - kernel_tunnel_types())
-        marks = [pytest.mark.skip(reason=f"this kernel has no {', '.join(missing)}: a lab for the qemu provider")] \
-            if missing else []
+        why = netns_cannot_run(entry.name)
+        marks = [pytest.mark.skip(reason=why)] if why else []
         out.append(pytest.param(entry.name, marks=marks, id=entry.name))
     return out
 

@@ -240,3 +240,24 @@ def test_a_read_only_state_directory_is_one_clear_error(tmp_path: Path) -> None:
         assert netlab_namespaces("own12") == []
     finally:
         subprocess.run(["umount", str(target)], check=True)
+
+
+# -- 8: a student's thousands of devices --------------------------------------------------------------
+@pytest.mark.slow  # the kernel takes ~50 s to unregister 3000 bridges
+def test_reset_of_a_host_with_3000_extra_bridges_finishes_and_converges(tmp_path: Path) -> None:
+    state = private_dir(tmp_path / "sd")
+    try:
+        assert netlab("up", "lab9", "--name", "own13", state=state).returncode == 0
+        lines = "".join(f"link add sbr{i} type bridge\n" for i in range(3000))
+        subprocess.run(["ip", "-n", "netlab.own13.boxA", "-batch", "-"], input=lines, text=True, check=True,
+                       timeout=120)
+        reset = netlab("reset", "own13", state=state, timeout=170)
+        assert reset.returncode == 0, reset.stderr
+        assert "boxA: removed 3000 devices not in the lab" in reset.stdout + reset.stderr
+        links = subprocess.run(["ip", "-n", "netlab.own13.boxA", "-o", "link"], capture_output=True, text=True).stdout
+        assert "sbr" not in links
+        assert netlab("verify", "own13", state=state).returncode == 0
+        again = netlab("reset", "own13", state=state)
+        assert again.returncode == 0 and "nothing to reset" in again.stdout
+    finally:
+        take_down("own13", state)

@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from netlab import labfolder
 from netlab.errors import NetlabError
 from netlab.images import build as image_build
 from netlab.images import build_image
@@ -370,7 +371,8 @@ def test_stop_processes_kills_what_ignores_sigterm_after_the_grace(tmp_path: Pat
 
 def test_destroy_stops_recorded_pids_only_and_removes_disks() -> None:
     p = provider_for(MIX)
-    p.vm_dir.mkdir(parents=True)
+    labfolder.make(p.state.dir)
+    p.vm_dir.mkdir()
     disk = p.disk("vma")
     disk.write_text("not really a disk")
     # A stand-in for a QEMU left over by a crash: its command line names the VM's disk.

@@ -197,7 +197,11 @@ def test_a_damaged_state_is_reported_and_down_still_cleans_up(_state_dir: Path, 
         assert netlab("up", "lab9", "--provider", "netns").returncode == 0
         (_state_dir / "lab9" / "state.json").write_text(damage)
         proc = netlab("status", "lab9")
-        one_error(proc, "is damaged")
+        if damage.startswith("{\""):
+            # A JSON object: read field by field (what no longer validates is left at its default).
+            assert proc.returncode == 0 and "boxA" in proc.stdout, proc.stderr
+        else:
+            one_error(proc, "is damaged")
     finally:
         proc = netlab("down", "lab9")
     assert proc.returncode == 0, proc.stderr

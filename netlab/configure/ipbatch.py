@@ -22,6 +22,11 @@ from netlab.render.scripts import batches, command_lines, host_script, router_in
 from netlab.tunnels import KERNEL_DEVICES
 
 BATCH_TIMEOUT = 60.0
+# A batch's bound grows with its work: removing a device can take the kernel ~40 ms.
+SECONDS_PER_COMMAND = 0.1
+# The device group devices are moved to just before netlab removes them (any other is 0 unless
+# someone set it: 0x6e6c, "nl").
+REMOVAL_GROUP = 28268
 
 
 def apply_ip_batch(provider: Provider, progress: Progress, prune: bool = True) -> list[str]:
@@ -51,9 +56,18 @@ def configure_host(provider: Provider, host: str, prune: bool = True) -> list[st
     wanted = {"lo", lab.underlay.interface, *(t.name for t in lab.tunnels_of(host)), *KERNEL_DEVICES}
     # Only virtual devices go (they have a kind): a VM's own NICs are never touched.
     extra = [name for name in sorted(set(links) - wanted) if (links[name].get("linkinfo") or {}).get("info_kind")]
-    for name in extra if prune and provider.owns_machines else []:
-        commands.append(f"ip link del {name}")
-        changes.append(f"{host}: removed {name} (not in the lab)")
+    removed = extra if prune and provider.owns_machines else []
+    if len(removed) > 1:
+        # Marked with a group of netlab's and removed in one call: the kernel unregisters them as
+        # one batch (3000 bridges: ~50 s instead of ~110 s one `ip link del` at a time).
+        commands += [f"ip link set {name} group {REMOVAL_GROUP}" for name in removed]
+        commands.append(f"ip link del group {REMOVAL_GROUP}")
+    else:
+        commands += [f"ip link del {name}" for name in removed]
+    if len(removed) > 5:
+        changes.append(f"{host}: removed {len(removed)} devices not in the lab ({', '.join(removed[:3])}, ...)")
+    else:
+        changes += [f"{host}: removed {name} (not in the lab)" for name in removed]
     script = host_script(lab, host)
     underlay = links.get(lab.underlay.interface)
     why = underlay_differences(lab, host, underlay)
@@ -195,12 +209,13 @@ def _global_addresses(link: dict[str, Any]) -> set[ipaddress.IPv4Interface | ipa
 def _batch(provider: Provider, host: str, tool: str, lines: list[str], *options: str,
            check: bool = True) -> subprocess.CompletedProcess[str]:
     argv = provider.batch_argv(host, tool, *options)
+    bound = BATCH_TIMEOUT + SECONDS_PER_COMMAND * len(lines)
     try:
         proc = subprocess.run(argv, input="\n".join(lines) + "\n", capture_output=True, text=True,
-                              timeout=BATCH_TIMEOUT)
+                              timeout=bound)
     except subprocess.TimeoutExpired:
         raise NetlabError(f"configuring {host} failed: {' '.join(argv)} gave no answer within "
-                          f"{BATCH_TIMEOUT:g} s") from None
+                          f"{bound:g} s") from None
     if check and proc.returncode != 0:
         raise NetlabError(
             f"configuring {host} failed: {proc.stderr.strip()}",

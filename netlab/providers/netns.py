@@ -56,6 +56,11 @@ def kernel_tunnel_types() -> frozenset[str]:
     return frozenset(proc.stdout.split())
 
 
+def kernel_routes_multicast() -> bool:
+    """Whether this kernel can forward multicast (smcroute needs its multicast routing table)."""
+    return Path("/proc/net/ip_mr_vif").exists()
+
+
 def _ip(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(["ip", *args], input=input, capture_output=True, text=True)
     if check and proc.returncode != 0:
@@ -98,6 +103,11 @@ class NetnsProvider(Provider):
                     f"this kernel has no {', '.join(missing)}",
                     "use --provider qemu: its VMs run their own kernel with every tunnel type",
                 )
+        if lab is not None and any(r.multicast == "static" for r in lab.routers.values()) \
+                and not kernel_routes_multicast():
+            return Availability(False, "this kernel has no IPv4 multicast routing (CONFIG_IP_MROUTE): the lab's "
+                                "routers cannot forward its multicast groups",
+                                "use --provider qemu: its VMs run their own kernel, which routes multicast")
         if lab is not None and any(r.multicast == "static" for r in lab.routers.values()) \
                 and shutil.which("smcrouted", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin") is None:
             return Availability(False, "the lab's routers route multicast with smcroute, which is not installed",
