@@ -21,8 +21,9 @@ _MAC = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}(?![0-9
 
 
 def expected_values(lab: Lab) -> set[str]:
-    """The lab's values a student must find: per tunnel its identifier (VNI or key), port, group
-    and endpoint addresses; the hosts' underlay addresses (an fdb entry maps a MAC to one)."""
+    """The lab's values a student must find: per tunnel its identifier (VNI or key), port, group,
+    MTU and endpoint addresses; the hosts' underlay addresses (an fdb entry maps a MAC to one).
+    Not the TTL: a one-digit number is in every line of text; the check ids never carry it."""
     values: set[str] = set()
     for t in lab.tunnels:
         for number in (t.vni, t.key, t.effective_dstport):
@@ -30,6 +31,9 @@ def expected_values(lab: Lab) -> set[str]:
                 values.add(str(number))
         if t.group is not None:
             values.add(str(t.group))
+        # The tunnel's MTU, and the ping sizes the mtu check derives from it (IPv4/IPv6 + ICMP).
+        mtu = t.effective_mtu(lab.underlay.mtu)
+        values.update(str(mtu - headers) for headers in (0, 28, 27, 48, 47))
         for address in t.endpoints.values():
             if address:
                 values.add(str(ipaddress.ip_interface(address).ip))
@@ -45,9 +49,9 @@ class Redactor:
         self.active = lab is not None
         values = sorted(expected_values(lab), key=len, reverse=True) if lab is not None else []
         # A value counts only as a whole token: 192.168.60.4 is not hidden inside 192.168.60.45,
-        # nor 100 inside 1000 (but in "100%" or "id 100" it is).
+        # nor 100 inside 1000 (but in "100%", ":4789" or "id 100" it is). MACs go first.
         alternatives = "|".join(re.escape(v) for v in values)
-        self._values = (re.compile(rf"(?<![\w.:])(?:{alternatives})(?![\w:]|\.\d)") if values else None)
+        self._values = (re.compile(rf"(?<![\w.])(?:{alternatives})(?!\w|\.\d)") if values else None)
 
     def __call__(self, text: str) -> str:
         if not self.active or not text:
