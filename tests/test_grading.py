@@ -61,8 +61,8 @@ def test_half_the_work_earns_part_of_the_points_missing_and_broken_labs_say_so()
             student_types(lab, "boxA", command)
         student_types(lab, "boxB", SEED["boxB"][0])  # boxB: the device, no address, still down
         row = graded(lab)[lab]
+        assert 0 < row["points"] < 7, row  # today: 0 (a check counted only if it passes everywhere)
         assert row["status"] == "graded" and row["max_points"] == 7
-        assert 0 < row["points"] < 7, row
         for host in ("boxB", "boxC"):
             for command in SEED[host][1 if host == "boxB" else 0:]:
                 student_types(lab, host, command)
