@@ -4,7 +4,7 @@ Run as root:  .venv/bin/python bench/bench_grade.py [--labs 30] [--workers 4] [-
 Brings N instances of lab10 up on netns (`--name gb0` ...), grades them all (passing), applies
 one fault to each with `netlab break` (the faults taken in turn), grades them again (broken),
 and takes them down. Each grade runs in a process of its own, as `netlab grade` does.
-`--sequential` also grades the broken class one lab at a time (what `grade` did before it graded
+`--sequential` also grades each class one lab at a time (what `grade` did before it graded
 side by side). Prints a Markdown table for docs/performance.md, with the load average: on a
 shared machine it moves every number.
 """
@@ -54,6 +54,7 @@ def main() -> None:
         up_seconds = time.perf_counter() - start
         passing, grades = timed_grade(names, args.workers)
         assert all(g["failed"] == 0 for g in grades), [g for g in grades if g["failed"]]
+        passing_sequential = timed_grade(names, 1)[0] if args.sequential else None
         model = sessions[0].lab
         options = [(fault, target.host) for fault, targets in faults.applicable(model, None).items()
                    for target in targets[:1]]
@@ -72,7 +73,9 @@ def main() -> None:
         print(f"faults, in turn: {', '.join(dict.fromkeys(applied))}\n")
         print("| grade of the class | seconds |")
         print("|---|---:|")
-        print(f"| {args.labs} passing labs | {passing:.1f} |")
+        print(f"| {args.labs} passing labs, side by side | {passing:.1f} |")
+        if passing_sequential is not None:
+            print(f"| {args.labs} passing labs, one at a time (workers=1) | {passing_sequential:.1f} |")
         print(f"| {args.labs} broken labs (one fault each), side by side | {broken:.1f} |")
         if sequential is not None:
             print(f"| {args.labs} broken labs, one at a time (workers=1) | {sequential:.1f} |")
