@@ -166,6 +166,15 @@ def as_csv(grades: list[Grade]) -> str:
     return text.getvalue()
 
 
+def write_private(path: Path, text: str) -> None:
+    """A grade sheet is the students' marks: readable by its owner only (0600), whatever the
+    umask, also when the file was there before."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(text)
+
+
 def as_rows(grades: list[Grade]) -> list[dict[str, object]]:
     return [asdict(g) for g in grades]
 

@@ -50,7 +50,7 @@ def graded(*args: str) -> dict[str, dict]:
 
 @needs_root
 @pytest.mark.root
-def test_half_the_work_earns_part_of_the_points_missing_and_broken_labs_say_so() -> None:
+def test_half_the_work_earns_part_of_the_points_missing_and_broken_labs_say_so(tmp_path: Path) -> None:
     """Item 3: boxA complete, boxB half done, boxC untouched scores partial points (today 0/7);
     a misspelt name is "missing" (today 0,0,0,0 of 0); a vanished namespace is the lab's failure."""
     lab = "g25part"
@@ -71,6 +71,11 @@ def test_half_the_work_earns_part_of_the_points_missing_and_broken_labs_say_so()
         # The table says how points are earned.
         table = netlab("grade", lab)
         assert "shared equally among its results" in table.stdout and "7/7" in table.stdout
+        sheet = tmp_path / "grades.csv"
+        sheet.write_text("")
+        sheet.chmod(0o644)
+        assert netlab("grade", lab, "--csv", str(sheet)).returncode == 0
+        assert sheet.stat().st_mode & 0o777 == 0o600 and "graded,24,0,7,7" in sheet.read_text()
         # A misspelt name: missing, with no made-up score.
         rows = graded(lab, "g25prat")
         assert rows["g25prat"]["status"] == "missing" and rows["g25prat"]["max_points"] is None

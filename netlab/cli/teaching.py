@@ -115,7 +115,7 @@ def grade(
     Progress goes to standard error, one line per lab as it finishes."""
     from pathlib import Path
 
-    from netlab.grading import RULE, Grade, as_csv, as_rows, grade_all
+    from netlab.grading import RULE, Grade, as_csv, as_rows, grade_all, write_private
 
     if lab_file is not None:
         from netlab.model import load_lab
@@ -132,7 +132,7 @@ def grade(
     grades = grade_all(labs, lab_file, hints=not no_hints, progress=progress)
     if csv_file is not None:
         try:
-            Path(csv_file).write_text(as_csv(grades))
+            write_private(Path(csv_file), as_csv(grades))
         except OSError as exc:
             fail(NetlabError(f"cannot write --csv {csv_file}: {exc.strerror}",
                              hint="give --csv a file in a directory you can write"))
