@@ -172,6 +172,7 @@ def test_no_hints_reveals_no_expected_value_in_text_json_junit_or_grade(tmp_path
             "text": netlab("verify", lab, "--no-hints"),
             "verbose": netlab("verify", lab, "--no-hints", "-v"),
             "json": netlab("verify", lab, "--no-hints", "--json", "-v"),
+            "via pytest": netlab("verify", lab, "--no-hints", "--via", "pytest", "-v"),
             "junit": netlab("verify", lab, "--no-hints", "--junit-xml", str(junit)),
             "grade": netlab("grade", lab, "--no-hints", "--json"),
             "grade table": netlab("grade", lab, "--no-hints"),
