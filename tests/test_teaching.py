@@ -174,12 +174,14 @@ def test_grade_three_student_instances_into_a_csv(tmp_path) -> None:
         rows = {row["lab"]: row for row in csv.DictReader(sheet.open())}
         assert list(rows) == [*students, "nobody"]
         assert rows["ann"]["failed"] == "0" and rows["ann"]["points"] == rows["ann"]["max_points"] == "7"
-        assert int(rows["ben"]["failed"]) > 0 and int(rows["ben"]["points"]) < 7
+        assert int(rows["ben"]["failed"]) > 0 and float(rows["ben"]["points"]) < 7
         assert "boxB" in rows["ben"]["first_cause"]
         assert int(rows["cid"]["failed"]) > 0 and "boxC" in rows["cid"]["first_cause"]
-        assert rows["nobody"]["max_points"] == "0" and "not" in rows["nobody"]["first_cause"]
+        assert rows["nobody"]["status"] == "missing" and rows["nobody"]["max_points"] == ""
+        assert "not" in rows["nobody"]["first_cause"]
         as_json = json.loads(netlab("grade", "ann", "--json").stdout)
-        assert as_json == [{**{k: rows["ann"][k] for k in ("lab", "first_cause")}, "passed": int(rows["ann"]["passed"]),
+        assert as_json == [{**{k: rows["ann"][k] for k in ("lab", "status", "first_cause", "definition")},
+                            "passed": int(rows["ann"]["passed"]),
                             "failed": 0, "points": 7, "max_points": 7}]
     finally:
         for student in students:

@@ -12,6 +12,8 @@ from netlab.cli.app import LabArg, ProviderOpt, app, fail, open_session, out
 from netlab.errors import NetlabError
 
 if TYPE_CHECKING:
+    from netlab.definition import Definition
+    from netlab.model import Lab
     from netlab.state import LabState
 
 
@@ -24,6 +26,16 @@ def unfinished_up(state: LabState, name: str) -> str | None:
     if phase == "up":
         return None
     return f"lab {name}'s last `up` did not finish (phase {phase}): run `netlab up {name}` to finish it"
+
+
+def against(lab: Lab, state: LabState, source: str) -> Definition | None:
+    """Which definition verify used: the one stored at up (`verify NAME`) or the file now."""
+    from netlab.definition import of
+
+    try:
+        return of(lab, state.read(), source)
+    except Exception:  # a damaged state: open_session has its own words for that
+        return None
 
 
 @app.command()
@@ -56,16 +68,22 @@ def verify(
         try:
             session = open_session(lab, provider, must_be_up=True)
             note = unfinished_up(session.provider.state, session.lab.name)
+            definition = against(session.lab, session.provider.state, session.source)
             if note and not json_out:
                 out.print(f"[bold yellow]{escape(note)}[/]", highlight=False)
-            result = run_verify(session.lab, session.provider, junit_xml=staged, only=check, via=via)
+            result = run_verify(session.lab, session.provider, junit_xml=staged, only=check, via=via,
+                                hints=not no_hints)
         except NetlabError as exc:
             fail(exc)
         if json_out:
             data = as_json(session.lab, session.provider.name, result, verbose, not no_hints, note)
+            if definition is not None:
+                data["definition"] = definition.as_json()
             print(json.dumps(data, indent=1))
         else:
             print_report(out, session.lab, result, verbose=verbose, hints=not no_hints)
+            if definition is not None:
+                out.print(escape(definition.describe()), highlight=False)
             if note:
                 out.print(f"[bold yellow]{escape(note)}[/]", highlight=False)
         if junit_xml is not None and staged is not None and staged.exists():

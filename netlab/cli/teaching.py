@@ -96,23 +96,43 @@ def reset(lab: LabArg, provider: ProviderOpt = None) -> None:
     out.print(f"lab {escape(session.lab.name)} is back to its lab file ({what})", highlight=False)
 
 
-@app.command(epilog=examples("sudo netlab grade alice bob carol --csv grades.csv", "sudo netlab grade alice --json"))
+@app.command(epilog=examples("sudo netlab grade alice bob carol --csv grades.csv", "sudo netlab grade alice --json",
+                             "sudo netlab grade alice bob --lab labs/lab10.yml"))
 def grade(
     labs: Annotated[list[str], typer.Argument(help="labs that are up (names from netlab ls), e.g. alice bob")],
     csv_file: Annotated[str | None, typer.Option("--csv", help="write one row per lab to this CSV file")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON array instead of a table")] = False,
+    lab_file: Annotated[str | None, typer.Option("--lab", help="regrade against this lab file as it is now "
+                                                 "(default: the definition stored at up)")] = None,
+    no_hints: Annotated[bool, typer.Option("--no-hints", help="hide the lab's expected values in the causes")]
+    = False,
 ) -> None:
-    """Verify many labs and score each: passed, failed, points, max points, first cause.
+    """Verify many labs and score each: status, passed, failed, points, max points, first cause, and
+    the lab definition it was graded against.
 
-    Points per check come from the lab file's `points:` (default 1 per check that applies)."""
+    A check is worth the lab file's `points:` for it (default 1), shared equally among its
+    results (per host, tunnel and peer): a lab earns the share of every result that passes.
+    Progress goes to standard error, one line per lab as it finishes."""
     from pathlib import Path
 
-    from netlab.grading import as_csv, as_rows, grade_all
+    from netlab.grading import RULE, Grade, as_csv, as_rows, grade_all, write_private
 
-    grades = grade_all(labs)
+    if lab_file is not None:
+        from netlab.model import load_lab
+
+        try:
+            load_lab(Path(lab_file))  # one clear error before any lab is graded
+        except NetlabError as exc:
+            fail(exc)
+
+    def progress(done: int, total: int, g: Grade, seconds: float) -> None:
+        what = (f"{g.points}/{g.max_points} points" if g.status == "graded" else g.status)
+        info(f"graded {g.lab} ({done}/{total}): {what} in {seconds:.1f} s")
+
+    grades = grade_all(labs, lab_file, hints=not no_hints, progress=progress)
     if csv_file is not None:
         try:
-            Path(csv_file).write_text(as_csv(grades))
+            write_private(Path(csv_file), as_csv(grades))
         except OSError as exc:
             fail(NetlabError(f"cannot write --csv {csv_file}: {exc.strerror}",
                              hint="give --csv a file in a directory you can write"))
@@ -120,10 +140,13 @@ def grade(
         print_json(as_rows(grades))
     else:
         table = Table(title="netlab grade")
-        for col in ("lab", "passed", "failed", "points", "first cause"):
+        for col in ("lab", "status", "passed", "failed", "points", "first cause", "graded against"):
             table.add_column(col)
         for g in grades:
-            table.add_row(escape(g.lab), str(g.passed), str(g.failed), f"{g.points}/{g.max_points}",
-                          escape(g.first_cause))
+            graded = g.status == "graded"
+            table.add_row(escape(g.lab), g.status, str(g.passed) if graded else "", str(g.failed) if graded else "",
+                          f"{g.points}/{g.max_points}" if graded else "", escape(g.first_cause),
+                          escape(g.definition))
         out.print(table)
-    raise typer.Exit(0 if all(g.failed == 0 and g.max_points for g in grades) else 1)
+        out.print(RULE, highlight=False, markup=False)
+    raise typer.Exit(0 if all(g.status == "graded" and g.failed == 0 and g.max_points for g in grades) else 1)

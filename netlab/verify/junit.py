@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
 from netlab.verify.checks import render_evidence
+from netlab.verify.redact import SHOW_ALL, Redactor
 
 if TYPE_CHECKING:
     from netlab.verify.runner import VerifyResult
 
 
-def junit_tree(lab: str, result: VerifyResult) -> ElementTree.ElementTree:
+def junit_tree(lab: str, result: VerifyResult, hide: Redactor = SHOW_ALL) -> ElementTree.ElementTree:
+    """`hide` (--no-hints): the lab's values taken out of every id, message and evidence."""
     failed = result.failed
     suites = ElementTree.Element("testsuites")
     suite = ElementTree.SubElement(suites, "testsuite", {
@@ -24,18 +26,19 @@ def junit_tree(lab: str, result: VerifyResult) -> ElementTree.ElementTree:
     })
     for case in result.cases:
         outcome = result.outcome(case)
-        element = ElementTree.SubElement(suite, "testcase", {"classname": case.check, "name": case.id,
+        summary = outcome.summary if not hide.active or outcome.student is None else outcome.student
+        element = ElementTree.SubElement(suite, "testcase", {"classname": case.check, "name": hide(case.id),
                                                              "time": "0"})
         if not outcome.passed:
-            failure = ElementTree.SubElement(element, "failure", {"message": f"on {case.host}: {outcome.summary}"})
-            failure.text = render_evidence(outcome.evidence)
+            failure = ElementTree.SubElement(element, "failure", {"message": hide(f"on {case.host}: {summary}")})
+            failure.text = hide(render_evidence(outcome.evidence))
         else:
             out = ElementTree.SubElement(element, "system-out")
-            out.text = f"on {case.host}: {outcome.summary}"
+            out.text = hide(f"on {case.host}: {summary}")
     return ElementTree.ElementTree(suites)
 
 
-def write_junit(path: Path, lab: str, result: VerifyResult) -> None:
-    tree = junit_tree(lab, result)
+def write_junit(path: Path, lab: str, result: VerifyResult, hide: Redactor = SHOW_ALL) -> None:
+    tree = junit_tree(lab, result, hide)
     ElementTree.indent(tree)
     tree.write(path, encoding="utf-8", xml_declaration=True)

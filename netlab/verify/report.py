@@ -11,6 +11,7 @@ from rich.table import Table
 
 from netlab.model import Lab
 from netlab.verify.checks import CHECKS
+from netlab.verify.redact import SHOW_ALL, Redactor
 from netlab.verify.runner import VerifyResult
 
 
@@ -18,19 +19,26 @@ def _summary(outcome: Any, hints: bool) -> str:
     return outcome.summary if hints or outcome.student is None else outcome.student
 
 
+def redactor(lab: Lab, hints: bool) -> Redactor:
+    """What the report shows of the lab's values: all of them, or (--no-hints) none."""
+    return SHOW_ALL if hints else Redactor(lab)
+
+
 def print_report(console: Console, lab: Lab, result: VerifyResult, verbose: bool = False,
                  hints: bool = True) -> None:
     if not result.cases:
         console.print("[yellow]no check applies to this lab with these options[/]")
         return
+    hide = redactor(lab, hints)
     if result.causes:
         console.print(f"[bold]{'Cause' if len(result.causes) == 1 else 'Causes'}, most failures first:[/]")
         for n, cause in enumerate(result.causes, 1):
-            text = cause.summary if hints else cause.student
+            text = hide(cause.summary if hints else cause.student)
             count = len(cause.explains)
             console.print(f"[bold red]{n}.[/] [bold]{escape(cause.host)}[/]: {escape(text)}", highlight=False)
             console.print(f"   [dim]explains {count} failed result{'s' if count != 1 else ''}: "
-                          f"{escape(', '.join(cause.explains[:8]))}{' ...' if count > 8 else ''}[/]", highlight=False)
+                          f"{escape(hide(', '.join(cause.explains[:8])))}{' ...' if count > 8 else ''}[/]",
+                          highlight=False)
         console.print()
     table = Table(title=f"netlab verify {lab.name}")
     table.add_column("check")
@@ -58,10 +66,11 @@ def print_report(console: Console, lab: Lab, result: VerifyResult, verbose: bool
     failed = result.failed
     for case in failed:
         outcome = result.outcome(case)
-        console.print(f"[bold red]FAIL[/] {escape(case.id)} on {escape(case.host)}: {escape(_summary(outcome, hints))}",
+        console.print(f"[bold red]FAIL[/] {escape(hide(case.id))} on {escape(case.host)}: "
+                      f"{escape(hide(_summary(outcome, hints)))}",
                       highlight=False)
         for ev in outcome.evidence:
-            console.print("  " + ev.render(verbose).replace("\n", "\n    "), markup=False, highlight=False,
+            console.print("  " + hide(ev.render(verbose)).replace("\n", "\n    "), markup=False, highlight=False,
                           style="dim")
     passed = len(result.cases) - len(failed)
     verdict = "[green]all checks pass[/]" if not failed else f"[bold red]{len(failed)} failed[/]"
@@ -88,4 +97,4 @@ def as_json(lab: Lab, provider: str, result: VerifyResult, verbose: bool = False
     }
     if note:
         data["note"] = note
-    return data
+    return redactor(lab, hints).data(data)

@@ -80,10 +80,12 @@ VIAS = ("default", "pytest")
 
 def run_verify(
     lab: Lab, provider: Provider, junit_xml: Path | None = None, only: list[str] | None = None,
-    via: str = "default",
+    via: str = "default", hints: bool = True,
 ) -> VerifyResult:
+    """`hints=False` (--no-hints): the JUnit report hides the lab's expected values."""
     from netlab.verify.diagnosis import diagnose
     from netlab.verify.junit import write_junit
+    from netlab.verify.redact import SHOW_ALL, Redactor
 
     unknown = sorted(set(only or []) - set(CHECKS))
     if unknown:
@@ -105,5 +107,5 @@ def run_verify(
     result.causes = diagnose(ctx, result, seen)
     result.seconds = time.monotonic() - start
     if junit_xml is not None:
-        write_junit(junit_xml, lab.name, result)
+        write_junit(junit_xml, lab.name, result, SHOW_ALL if hints else Redactor(lab))
     return result
