@@ -17,6 +17,7 @@ from netlab.cli import labs, lifecycle, hosts, checks, machine, teaching, invent
 from netlab.cli import graph, log  # noqa: F401
 # isort: on
 from netlab.cli.app import Verbosity, app, err
+from netlab.cli.streams import guard, lost_output
 from netlab.errors import NetlabError
 from netlab.images.cli import image_app
 
@@ -25,6 +26,7 @@ app.add_typer(image_app, name="image", help="The VM image for the qemu provider:
 
 def main() -> None:
     Verbosity.argv = sys.argv[1:]
+    guard()  # a closed pipe or a full disk drops output, never a lab operation half way
     try:
         app()
         code: int | str | None = 0
@@ -51,8 +53,13 @@ def leave(code: int | str | None) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe (netlab list | head): 120, as Python's exit says
+        except (OSError, ValueError):  # not guarded (an in-process caller's stream)
             code = code or 120
+    lost = lost_output()
+    if lost is not None:  # the results are not where the user sent them: say so, once
+        sys.stderr.write(f"error: {lost}\n  fix: send the output to a file on a disk with free space, or a pipe\n")
+        sys.stderr.flush()
+        code = code or 1
     os._exit(code or 0)
 
 
