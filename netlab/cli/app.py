@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from netlab.cli.once import OnceGroup
 from netlab.errors import LabError, NetlabError
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="netlab",
+    cls=OnceGroup,  # --host A --host B is refused, not B
     help="Virtual labs for overlay networks: bring them up, configure them, prove they work.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
