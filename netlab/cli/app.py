@@ -206,7 +206,8 @@ def fail(exc: NetlabError) -> NoReturn:
         if exc.hint:
             err.print(f"  [bold]fix:[/] {escape(exc.hint)}", highlight=False)
         if log is not None and log.path is not None and log.path.exists():
-            err.print(f"  every command netlab ran is in: netlab log {escape(log.path.parent.name)}",
+            command = shlex.join(["netlab", "log", log.path.parent.name])
+            err.print(f"  every command netlab ran is in: {escape(command)}",
                       style="dim", highlight=False)
     raise typer.Exit(exc.exit_code)
 

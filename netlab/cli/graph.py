@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -55,7 +56,8 @@ def graph(
             raise NetlabError(f"-o {output} names a {named} file, --format is {fmt}",
                               hint=f"name the file for {fmt} ({suffixes}), or drop --format")
         if output is None and fmt in IMAGE_FORMATS and not to_stdout:
-            raise NetlabError(f"--format {fmt} is a picture: it needs a file", hint=f"add -o {lab}.{fmt}")
+            raise NetlabError(f"--format {fmt} is a picture: it needs a file",
+                              hint=f"add -o {shlex.quote(Path(lab).stem + '.' + fmt)}")
         model = load_lab_ref(lab)
         data = render_image(model, fmt) if fmt in IMAGE_FORMATS else graph_text(model, fmt).encode()
     except NetlabError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Annotated
 
 import typer
@@ -39,7 +40,8 @@ def inventory(
                 Path(output).write_text(text)
             except OSError as exc:
                 raise NetlabError(f"cannot write {output}: {exc.strerror or exc}") from None
-            err.print(f"wrote {output}: ansible-playbook -i {output} PLAYBOOK", markup=False, highlight=False)
+            use = shlex.join(["ansible-playbook", "-i", output])
+            err.print(f"wrote {output}: {use} PLAYBOOK", markup=False, highlight=False)
         else:
             out.print(text, end="", markup=False, highlight=False)
     except NetlabError as exc:

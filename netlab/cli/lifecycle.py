@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Annotated
 
 import typer
@@ -84,12 +85,13 @@ def up(
     ref = session.lab.name if name else lab
     out.print(
         f"[green]lab {escape(session.lab.name)} is up[/] ({what}, {time.monotonic() - start:.2f} s); "
-        f"check it with: netlab verify {escape(ref)}",
+        f"check it with: {escape(shlex.join(['netlab', 'verify', ref]))}",
         highlight=False,
     )
     if no_overlay and not quiet():
-        out.print(f"exercise mode: no tunnels yet. Build them by hand (netlab ssh {escape(ref)} HOST; "
-                  f"`netlab explain {escape(lab)}` is the answer key), then: netlab verify {escape(ref)}",
+        out.print(f"exercise mode: no tunnels yet. Build them by hand ({escape(shlex.join(['netlab', 'ssh', ref]))} "
+                  f"HOST; `{escape(shlex.join(['netlab', 'explain', lab]))}` is the answer key), then: "
+                  f"{escape(shlex.join(['netlab', 'verify', ref]))}",
                   highlight=False)
 
 
