@@ -19,6 +19,7 @@ from netlab.cli import graph, log  # noqa: F401
 from netlab.cli.app import Verbosity, app, err
 from netlab.cli.streams import guard, lost_output
 from netlab.errors import NetlabError
+from netlab.files import private_umask
 from netlab.images.cli import image_app
 
 app.add_typer(image_app, name="image", help="The VM image for the qemu provider: netlab image build.")
@@ -27,6 +28,7 @@ app.add_typer(image_app, name="image", help="The VM image for the qemu provider:
 def main() -> None:
     Verbosity.argv = sys.argv[1:]
     guard()  # a closed pipe or a full disk drops output, never a lab operation half way
+    private_umask()  # what netlab and the commands it starts write is the user's own (0600, 0700)
     try:
         app()
         code: int | str | None = 0
