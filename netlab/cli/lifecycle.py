@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -60,6 +61,11 @@ def up(
     try:
         check_box(box)
         session = open_session(lab, provider, name=name)
+        if inventory is not None and session.provider.name == "ssh" and Path(inventory).is_file():
+            # Read before up records anything: a wrong inventory (a netns lab's) leaves no lab behind.
+            from netlab.providers.ssh.targets import read_inventory
+
+            read_inventory(Path(inventory).resolve(), list(session.lab.hosts))
         if not quiet():
             out.print(f"using [bold]{session.provider.name}[/]: {escape(session.why)}", highlight=False)
         with UpProgress(session.lab.name, err, quiet=quiet()) as shown:
