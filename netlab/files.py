@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from pathlib import Path
 
 FILE_MODE = 0o600
@@ -43,7 +44,8 @@ def private_dir(path: Path) -> Path:
 def _open(path: Path, flags: int, mode: int) -> int:
     fd = os.open(path, flags | os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
-        os.fchmod(fd, mode)  # an existing file keeps its mode through os.open: set it
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # never a device's mode (a path that is /dev/null)
+            os.fchmod(fd, mode)  # an existing file keeps its mode through os.open: set it
     except BaseException:
         os.close(fd)
         raise

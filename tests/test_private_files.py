@@ -90,3 +90,12 @@ def test_a_lab_under_umask_000(tmp_path: Path) -> None:
         assert_private(state / name)
     finally:
         subprocess.run(["sh", "-c", f"{NETLAB} -q down {name}"], capture_output=True, timeout=120)
+
+
+@needs_root
+def test_a_device_keeps_its_mode(tmp_path: Path, open_umask: None) -> None:
+    """-o /dev/null must not make the machine's /dev/null 0600: a copy of it stands in here."""
+    null = tmp_path / "null"
+    os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    write_private(null, "dropped")
+    assert stat.S_IMODE(null.stat().st_mode) == 0o666
