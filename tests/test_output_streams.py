@@ -40,6 +40,11 @@ def test_a_reader_that_left_is_no_error() -> None:
     assert proc.stderr == ""
 
 
+def test_closed_output_and_error_are_no_error() -> None:
+    proc = shell(f"{NETLAB} explain lab9 >&- 2>&-; echo rc=$?")
+    assert proc.stdout == "rc=0\n", proc.stdout + proc.stderr
+
+
 @needs_root
 def test_up_into_a_closed_pipe_finishes_and_the_lab_is_up(tmp_path: Path) -> None:
     name = "ops24pipe"
@@ -59,6 +64,10 @@ def test_up_into_a_closed_pipe_finishes_and_the_lab_is_up(tmp_path: Path) -> Non
         pcap = tmp_path / "x.pcap"
         proc = shell(f"{NETLAB} capture {name} -c 3 --ping boxA boxB -w {pcap}")
         assert proc.returncode == 0 and pcap.stat().st_size > 24, proc.stderr  # a header and packets
+        # verify with its output and error closed (>&-): it runs, nothing of it lands in a file
+        # netlab opens (the lab's state) instead.
+        assert shell(f"{NETLAB} verify {name} >&- 2>&-").returncode == 0
+        assert LabState(name).read().phase == "up"
         # down into a closed pipe too: the lab is gone.
         proc = shell(f"{NETLAB} down {name} 2>&1 | true; exit ${{PIPESTATUS[0]}}")
         assert proc.returncode == 0, proc.stderr

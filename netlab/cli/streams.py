@@ -62,8 +62,29 @@ class Guarded:
         return self.lost is not None and self.lost.errno not in (errno.EPIPE, errno.ECONNRESET)
 
 
+def _reopen_closed() -> None:
+    """Standard input, output and error that were closed (`>&-`) become /dev/null: else the next
+    file netlab opens (a lab's state) would get their number and every command it starts would
+    write its output into that file."""
+    for fd in (0, 1, 2):  # in order: os.open takes the lowest free number
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stdin is None:
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115 (the process's own, never closed)
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+
+
 def guard() -> None:
     """Make sys.stdout and sys.stderr guarded (the consoles write to whatever they are)."""
+    _reopen_closed()
     if not isinstance(sys.stdout, Guarded):
         sys.stdout = Guarded(sys.stdout)  # type: ignore[assignment]
     if not isinstance(sys.stderr, Guarded):
