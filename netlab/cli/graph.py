@@ -65,7 +65,14 @@ def graph(
     if output is None:
         if fmt in IMAGE_FORMATS:  # -o - --format png: the bytes, for a pipe
             sys.stdout.flush()
-            sys.stdout.buffer.write(data)
+            try:
+                sys.stdout.buffer.write(data)
+                sys.stdout.buffer.flush()
+            except BrokenPipeError:
+                pass  # the reader had enough (| head -c): its choice
+            except OSError as exc:
+                fail(NetlabError(f"cannot write standard output: {exc.strerror or exc}",
+                                 hint="send the picture to a file (-o lab.png) on a disk with free space"))
         else:
             sys.stdout.write(data.decode())
         return
