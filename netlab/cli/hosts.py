@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import subprocess
+import threading
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, BinaryIO, NoReturn
 
 import typer
 
@@ -25,9 +29,6 @@ from netlab.errors import NetlabError
 
 def _run_on_host(lab: str, host: str, provider: str | None, command: list[str],
                  interactive: bool) -> NoReturn:
-    import os
-    import subprocess
-
     try:
         session = open_session(lab, provider, must_be_up=True)
         if host not in session.lab.machines:  # routers too
@@ -62,6 +63,30 @@ def ssh(lab: LabArg, host: HostArg, provider: ProviderOpt = None) -> None:
     _run_on_host(lab, host, provider, ["sh", "-c", shell], interactive=True)
 
 
+class _Copier(threading.Thread):
+    """tcpdump's pcap, from its pipe to the sink, each packet as it comes (| wireshark -k -i -);
+    the first write that fails stops tcpdump and is kept in `lost`."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], sink: BinaryIO) -> None:
+        super().__init__(daemon=True)
+        self.proc = proc
+        self.sink = sink
+        self.lost: OSError | None = None
+
+    def run(self) -> None:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while chunk := os.read(fd, 65536):
+            if self.lost is not None:
+                continue  # drain, so tcpdump is never blocked on a full pipe
+            try:
+                self.sink.write(chunk)
+                self.sink.flush()
+            except OSError as exc:
+                self.lost = exc
+                self.proc.terminate()
+
+
 @app.command(epilog=examples("sudo netlab capture lab10 --ping boxA boxC -c 4",
                              "sudo netlab capture lab10 -w - | wireshark -k -i -"))
 def capture(
@@ -80,7 +105,6 @@ def capture(
                                                        "(default: everything but IPv6 noise)")] = None,
 ) -> None:
     """tcpdump on the underlay: outer and inner headers of the overlay's packets."""
-    import subprocess
     import sys
     import time
 
@@ -106,7 +130,13 @@ def capture(
             fail(NetlabError(f"cannot write {write}: {exc.strerror}",
                              hint="give -w a file in a directory you can write, or - for standard output"))
     info(" ".join(argv))
-    with subprocess.Popen(argv, stdout=sink) as proc:
+    # tcpdump writes into a pipe and netlab copies it on: tcpdump does not notice a full disk
+    # (-w /dev/full "succeeded"), netlab does, and says so.
+    with subprocess.Popen(argv, stdout=subprocess.PIPE if sink is not None else None) as proc:
+        copier = None
+        if sink is not None and proc.stdout is not None:
+            copier = _Copier(proc, sink)
+            copier.start()
         if pinger is not None:
             time.sleep(1.0)  # tcpdump is listening by then (under emulation too)
             info(" ".join(pinger))
@@ -116,8 +146,17 @@ def capture(
             except subprocess.TimeoutExpired:
                 proc.terminate()  # fewer packets than -c: the ping is over, so is the capture
         code = proc.wait()
+        if copier is not None:
+            copier.join()
+    lost = copier.lost if copier is not None else None
     if sink is not None and write != "-":
-        sink.close()
-        if not quiet():
-            out.print(f"wrote {write}", highlight=False, markup=False)
+        try:
+            sink.close()
+        except OSError as exc:
+            lost = lost or exc
+    if lost is not None and not (write == "-" and lost.errno == errno.EPIPE):  # a reader that left: its choice
+        fail(NetlabError(f"cannot write {'standard output' if write == '-' else write}: {lost.strerror or lost}",
+                         hint="give -w a file on a disk with free space, or - for standard output"))
+    if sink is not None and write != "-" and not quiet():
+        out.print(f"wrote {write}", highlight=False, markup=False)
     raise typer.Exit(0 if code in (0, -15) else code)
