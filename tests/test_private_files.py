@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from netlab import labfolder
 from netlab.cmdlog import log_path, recording
 from netlab.files import private_dir, write_private
 
@@ -57,7 +58,9 @@ def test_render_under_umask_000(tmp_path: Path) -> None:
 
 
 def test_the_command_log_and_helpers_without_the_cli(tmp_path: Path, open_umask: None) -> None:
-    lab_dir = private_dir(tmp_path / "a" / "b")
+    private_dir(tmp_path / "a")
+    lab_dir = tmp_path / "a" / "b"
+    labfolder.make(lab_dir)  # the log writes only into a lab folder netlab made
     with recording(["up", "x"]) as log:
         log.attach(lab_dir)
         subprocess.run(["true"])

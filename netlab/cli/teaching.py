@@ -98,8 +98,8 @@ def reset(lab: LabArg, provider: ProviderOpt = None) -> None:
     out.print(f"lab {escape(session.lab.name)} is back to its lab file ({what})", highlight=False)
 
 
-@app.command(epilog=examples("sudo netlab grade alice bob carol --csv grades.csv", "sudo netlab grade alice --json",
-                             "sudo netlab grade alice bob --lab labs/lab10.yml"))
+@app.command(epilog=examples("sudo netlab grade alice bob carol --csv grades.csv",
+                             "sudo netlab grade alice bob --lab labs/lab10.yml --json"))
 def grade(
     labs: Annotated[list[str], typer.Argument(help="labs that are up (names from netlab ls), e.g. alice bob")],
     csv_file: Annotated[str | None, typer.Option("--csv", help="write one row per lab to this CSV file")] = None,
