@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -23,6 +23,10 @@ from netlab.cli.app import (
 )
 from netlab.errors import NetlabError
 
+if TYPE_CHECKING:
+    from netlab.faults import Survey
+    from netlab.model import Lab
+
 
 @app.command("break", epilog=examples("sudo netlab break lab10 wrong-vni --host boxB",
                                       "sudo netlab break lab10 && sudo netlab break lab10 --reveal"))
@@ -31,41 +35,42 @@ def break_lab(
     fault: Annotated[str | None, typer.Argument(help="a fault from --list; default: one at random")] = None,
     host: Annotated[str | None, typer.Option("--host", help="break this host (default: any)",
                                              autocompletion=complete_host)] = None,
-    list_faults: Annotated[bool, typer.Option("--list", help="the faults that apply to this lab")] = False,
-    reveal: Annotated[bool, typer.Option("--reveal", help="say which faults the lab has (for the teacher)")] = False,
+    list_faults: Annotated[bool, typer.Option("--list", help="the faults that apply to this lab now")] = False,
+    reveal: Annotated[bool, typer.Option("--reveal", help="say which faults the lab has now (for the teacher)")]
+    = False,
     provider: ProviderOpt = None,
 ) -> None:
     """Apply a named fault to a running lab, for a student to find and fix.
 
-    Without FAULT one is picked at random and not named (`--reveal` tells the teacher).
-    `netlab reset LAB` brings the lab's exact configuration back."""
+    Without FAULT one is picked at random and not named (`--reveal` tells the teacher). Faults
+    apply to what exists: in an exercise lab (up --no-overlay) to the devices the students built.
+    `netlab reset LAB` undoes them."""
     from netlab import faults
 
     try:
         session = open_session(lab, provider, must_be_up=True)
         model, state = session.lab, session.provider.state
+        record = state.read()
+        seen = faults.survey(session.provider, record.faults, exercise=not record.overlay)
         if list_faults:
-            table = Table(title=f"faults for {model.name}")
-            for col in ("fault", "what it does", "where"):
-                table.add_column(col)
-            for name, targets in faults.applicable(model, host).items():
-                where = ", ".join(dict.fromkeys(f"{t.host} {t.tunnel}" for t in targets))
-                table.add_row(name, faults.FAULTS[name].what, escape(where))
-            out.print(table)
+            _list(model, seen, host, lab)
             return
         if reveal:
-            recorded = state.read().faults
-            if not recorded:
-                out.print(f"lab {escape(model.name)} has no fault from netlab break", highlight=False)
-            for f in recorded:
-                out.print(f"{f['fault']} on {f['host']} {f['tunnel']}: {faults.FAULTS[f['fault']].what}",
-                          markup=False, highlight=False)
+            _reveal(model, seen)
             return
-        name, target = faults.choose(model, fault, host, random.SystemRandom())
         with state.locked():
+            # Looked at again under the lock: another break may have just changed the lab.
+            seen = faults.survey(session.provider, state.read().faults, exercise=not record.overlay)
+            name, target = faults.choose(model, seen, fault, host, random.SystemRandom(), lab)
+            commands, entry = faults.plan(session.provider, seen, name, target)
+            kept = [r for r in seen.broken if (r["host"], r["tunnel"]) != (target.host, target.tunnel)]
             # Recorded first: a reset after a crash here still knows there may be a fault.
-            state.set(faults=[*state.read().faults, {"fault": name, "host": target.host, "tunnel": target.tunnel}])
-            faults.apply(session.provider, name, target)
+            state.set(faults=[*kept, entry])
+            try:
+                faults.apply(session.provider, commands, target, name)
+            except NetlabError:
+                state.set(faults=seen.broken)
+                raise
     except NetlabError as exc:
         fail(exc)
     if fault is None:
@@ -75,25 +80,63 @@ def break_lab(
         out.print(f"applied {name} to {target.host} {target.tunnel}", markup=False, highlight=False)
 
 
+def _list(model: Lab, seen: Survey, host: str | None, ref: str) -> None:
+    from netlab import faults
+
+    options = faults.applicable(seen, host)
+    if not options and seen.exercise:
+        out.print(faults.nothing_yet(model, ref).message, markup=False, highlight=False)
+        return
+    table = Table(title=f"faults for {model.name}" + (" (on the devices the students built)" if seen.exercise
+                                                      else ""))
+    for col in ("fault", "what it does", "where"):
+        table.add_column(col)
+    for name, targets in options.items():
+        where = ", ".join(dict.fromkeys(f"{t.host} {t.tunnel}" for t in targets))
+        table.add_row(name, faults.FAULTS[name].what, escape(where))
+    out.print(table)
+
+
+def _reveal(model: Lab, seen: Survey) -> None:
+    """The faults that are on the lab now: checked against the hosts, not only the record."""
+    from netlab import faults
+
+    if not seen.broken:
+        out.print(f"lab {escape(model.name)} has no fault from netlab break", highlight=False)
+    for f in seen.broken:
+        what = faults.FAULTS[f["fault"]].what if f["fault"] in faults.FAULTS else ""
+        out.print(f"{f['fault']} on {f['host']} {f['tunnel']}: {what}", markup=False, highlight=False)
+
+
 @app.command(epilog=examples("sudo netlab reset lab10"))
 def reset(lab: LabArg, provider: ProviderOpt = None) -> None:
-    """Bring back the lab's exact configuration on every host, and remove what was added to it
-    (an extra bridge, a stray address). Undoes `netlab break`."""
+    """Undo `netlab break`. A lab up with its overlay gets the lab file's exact configuration back
+    on every host, and loses what was added to it (an extra bridge, a stray address). An exercise
+    lab (up --no-overlay) gets its exercise state back: machines, underlay and routers, no tunnel
+    of netlab's; the students' own devices stay, those netlab broke as they were before."""
+    from netlab import faults
+    from netlab.configure import to_exercise
     from netlab.configure.ipbatch import apply_ip_batch
 
     try:
         session = open_session(lab, provider, must_be_up=True)
         state = session.provider.state
-
         with state.locked():
-            # The fast path on every provider: it converges over the provider's own way in
-            # (ip -batch through netns or ssh), so every device that differs is rebuilt.
-            changes = apply_ip_batch(session.provider, info, prune=True)
+            record = state.read()
+            if record.overlay:
+                # The fast path on every provider: it converges over the provider's own way in
+                # (ip -batch through netns or ssh), so every device that differs is rebuilt.
+                changes = apply_ip_batch(session.provider, info, prune=True)
+            else:
+                broken = faults.survey(session.provider, record.faults, exercise=True).broken
+                changes = [*(to_exercise(session.provider, info) or []),
+                           *faults.restore(session.provider, broken)]
             state.set(faults=[])
     except NetlabError as exc:
         fail(exc)
     what = "nothing to reset" if not changes else f"{len(changes)} change{'s' if len(changes) != 1 else ''}"
-    out.print(f"lab {escape(session.lab.name)} is back to its lab file ({what})", highlight=False)
+    back = "its lab file" if record.overlay else "its exercise state (no tunnels of netlab's)"
+    out.print(f"lab {escape(session.lab.name)} is back to {back} ({what})", highlight=False)
 
 
 @app.command(epilog=examples("sudo netlab grade alice bob carol --csv grades.csv", "sudo netlab grade alice --json"))

@@ -1,0 +1,51 @@
+"""Exercise mode (`up --no-overlay`): machines, underlay and routers only; the tunnels are the
+students'. Converging to it removes the tunnel devices netlab made and nothing a student made.
+
+A device is netlab's when it carries the lab's name for a tunnel and:
+- it carries Ethernet and has the MAC netlab gives that tunnel on that host (netlab.macs: the
+  same lab, host and device always get the same one; a student's device gets the kernel's random
+  one, or whatever the student sets);
+- or the lab was a full-overlay lab until now: there every tunnel device is netlab's (`reset`
+  removes anything else), and IP-only tunnels have no MAC to tell them by.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from netlab.configure.ipbatch import current_links, run_commands
+from netlab.macs import stable_mac
+from netlab.model import Lab, Tunnel
+from netlab.providers.base import Progress, Provider
+
+
+def netlab_made(lab: Lab, host: str, t: Tunnel, link: dict[str, Any], was_full: bool) -> bool:
+    """Whether `link` (named like tunnel `t`, on `host`) is a device netlab built."""
+    if was_full:
+        return True
+    if t.kind.carries != "ethernet":
+        return False
+    return str(link.get("address", "")).lower() == stable_mac(lab.name, host, t.name)
+
+
+def remove_netlab_tunnels(provider: Provider, progress: Progress, was_full: bool) -> list[str]:
+    """Delete, on every host, the tunnel devices netlab made; returns what changed, one line each.
+    `was_full`: the lab was brought up with its overlay before (every tunnel device is netlab's)."""
+    lab = provider.lab
+
+    def one(host: str) -> list[str]:
+        tunnels = lab.tunnels_of(host)
+        if not tunnels:
+            return []
+        links, _ = current_links(provider, host)
+        ours = [t.name for t in tunnels if t.name in links and netlab_made(lab, host, t, links[t.name], was_full)]
+        if ours:
+            run_commands(provider, host, [f"ip link del {name}" for name in ours])
+        return [f"{host}: removed {name} (netlab's: exercise mode has no tunnels)" for name in ours]
+
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(lab.hosts)))) as pool:
+        changes = [c for host_changes in pool.map(one, list(lab.hosts)) for c in host_changes]
+    for change in changes:
+        progress(change)
+    return changes
