@@ -2,11 +2,11 @@
 students'. Converging to it removes the tunnel devices netlab made and nothing a student made.
 
 A device is netlab's when it carries the lab's name for a tunnel and:
-- it carries Ethernet and has the MAC netlab gives that tunnel on that host (netlab.macs: the
-  same lab, host and device always get the same one; a student's device gets the kernel's random
-  one, or whatever the student sets);
-- or the lab was a full-overlay lab until now: there every tunnel device is netlab's (`reset`
-  removes anything else), and IP-only tunnels have no MAC to tell them by.
+- an Ethernet tunnel: it has the MAC netlab gives that tunnel on that host (netlab.macs: the same
+  lab, host and device always get the same one; a student's device gets the kernel's random one,
+  or whatever the student sets). A student who replaced netlab's device keeps theirs.
+- an IP tunnel (no MAC to tell it by): the lab was a full-overlay lab until now, where netlab
+  built every tunnel device; in an exercise lab such a device is the student's.
 """
 
 from __future__ import annotations
@@ -22,10 +22,8 @@ from netlab.providers.base import Progress, Provider
 
 def netlab_made(lab: Lab, host: str, t: Tunnel, link: dict[str, Any], was_full: bool) -> bool:
     """Whether `link` (named like tunnel `t`, on `host`) is a device netlab built."""
-    if was_full:
-        return True
     if t.kind.carries != "ethernet":
-        return False
+        return was_full
     return str(link.get("address", "")).lower() == stable_mac(lab.name, host, t.name)
 
 
