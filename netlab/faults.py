@@ -161,9 +161,12 @@ def survey(provider: Provider, records: list[dict[str, str]], exercise: bool) ->
         prior = result.prior(target)
         if exercise and prior is not None and "before" in prior:
             result.bases[target] = Device.from_json(prior["before"])  # the student's, before the fault
+        elif exercise and device is not None:
+            # Only a tunnel device: a student's bridge named like the tunnel is not one to break.
+            if device.kind is not None:
+                result.bases[target] = device
         elif device is not None or prior is not None:
-            result.bases[target] = device if exercise and device is not None else from_lab(lab, target.host,
-                                                                                         target.tunnel)
+            result.bases[target] = from_lab(lab, target.host, target.tunnel)
     return result
 
 
@@ -181,10 +184,14 @@ def nothing_yet(lab: Lab, ref: str) -> NetlabError:
     )
 
 
-def choose(lab: Lab, s: Survey, fault: str | None, host: str | None, rng: random.Random,
-           ref: str) -> tuple[str, Target]:
+def check_host(lab: Lab, host: str | None) -> None:
     if host is not None and host not in lab.hosts:
         raise NetlabError(f"lab {lab.name} has no host {host!r}", hint=f"hosts: {', '.join(lab.hosts)}")
+
+
+def choose(lab: Lab, s: Survey, fault: str | None, host: str | None, rng: random.Random,
+           ref: str) -> tuple[str, Target]:
+    check_host(lab, host)
     if fault is not None and fault not in FAULTS:
         raise NetlabError(f"no fault named {fault!r}", hint=f"faults: {', '.join(FAULTS)} (netlab break LAB --list)")
     if s.exercise and not any(s.targets(f, host) for f in FAULTS.values()):
@@ -222,7 +229,15 @@ def plan(provider: Provider, s: Survey, fault: str, target: Target) -> tuple[lis
     return commands, record
 
 
-def apply(provider: Provider, commands: list[str], target: Target, fault: str) -> None:
+def apply(provider: Provider, fault: str, target: Target, exercise: bool = False) -> dict[str, str]:
+    """Apply `fault` to `target` now (no record kept: `netlab break` keeps one); returns its record."""
+    commands, record = plan(provider, survey(provider, [], exercise), fault, target)
+    run(provider, commands, target, fault)
+    return record
+
+
+def run(provider: Provider, commands: list[str], target: Target, fault: str) -> None:
+    """Run a fault's commands; a host that changed meanwhile is told in words, not iproute2's."""
     try:
         run_commands(provider, target.host, commands)
     except NetlabError as exc:

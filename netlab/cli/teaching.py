@@ -53,6 +53,7 @@ def break_lab(
         record = state.read()
         seen = faults.survey(session.provider, record.faults, exercise=not record.overlay)
         if list_faults:
+            faults.check_host(model, host)
             _list(model, seen, host, lab)
             return
         if reveal:
@@ -67,7 +68,7 @@ def break_lab(
             # Recorded first: a reset after a crash here still knows there may be a fault.
             state.set(faults=[*kept, entry])
             try:
-                faults.apply(session.provider, commands, target, name)
+                faults.run(session.provider, commands, target, name)
             except NetlabError:
                 state.set(faults=seen.broken)
                 raise

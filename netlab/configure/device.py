@@ -77,9 +77,9 @@ def from_link(lab: Lab, host: str, link: dict[str, Any], underlay_mtu: int,
         "group": data.get("group"),
         "ttl": ttl if isinstance(ttl, int) and ttl > 0 else None,  # 0 or "inherit": the kernel's
         "dstport": data.get("port"),
-        # A device made without `dev` gets the underlay's: the template always names one.
-        "dev": data.get("link") or link.get("link") or lab.underlay.interface,
-        "local": data.get("local") or lab.hosts[host].ip,
+        # What the device was made without stays None, and `build` leaves it out.
+        "dev": data.get("link") or link.get("link"),
+        "local": data.get("local"),
         "remote": data.get("remote"),
         "peers": sorted(flood_to or []) if mode == "flood" else [],
         "address": addresses[0] if addresses else "",
@@ -108,6 +108,9 @@ def build(lab: Lab, host: str, device: Device, changed: dict[str, Any] | None = 
     variables = {**device.vars, **(changed or {})}
     lines = command_lines(host_script(lab, host, {"netlab_tunnels": [variables]}).overlay)
     name = device.name
+    # The template names every parameter its type has; a student's device may have been made
+    # without one (no `local`, no `dev`): left out again, or the rebuilt device would differ.
+    lines = [_without_none(line) if line.startswith(f"ip link add {name} ") else line for line in lines]
     if not variables.get("address"):
         lines = [line for line in lines if not line.startswith("ip addr add  ")]  # it had none
     extra = [f"ip addr add {a} dev {name}" for a in device.addresses[1:] if "address" not in (changed or {})]
@@ -115,6 +118,17 @@ def build(lab: Lab, host: str, device: Device, changed: dict[str, Any] | None = 
     if not device.up:
         after.append(f"ip link set {name} down")
     return [*([f"ip link del {name}"] if replace else []), *lines, *extra, *after]
+
+
+def _without_none(command: str) -> str:
+    words = command.split()
+    kept: list[str] = []
+    for word in words:
+        if word == "None" and kept:
+            kept.pop()  # the parameter's name before it
+        else:
+            kept.append(word)
+    return " ".join(kept)
 
 
 @dataclass
