@@ -182,6 +182,7 @@ def list_running(
     for col in ("name", "lab file", "provider", "phase", "mode", "hosts", "since"):
         table.add_column(col)
     for row in rows:
-        table.add_row(*(escape(str(row[k])) for k in ("name", "lab_file", "provider", "phase", "mode", "hosts",
-                                                      "since")))
+        # .get: a row of another kind (an orphan) may have no mode.
+        table.add_row(*(escape(str(row.get(k, ""))) for k in ("name", "lab_file", "provider", "phase", "mode",
+                                                              "hosts", "since")))
     out.print(table)
