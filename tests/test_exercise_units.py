@@ -4,11 +4,15 @@ thing changed keeps everything else the student gave it (and nothing the lab wou
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
+
+import pytest
 
 from netlab import faults
 from netlab.catalog import resolve
 from netlab.configure.device import Device, build, from_link
 from netlab.configure.exercise import netlab_made
+from netlab.errors import NetlabError
 from netlab.macs import stable_mac
 from netlab.model import load_lab
 
@@ -67,3 +71,15 @@ def test_netlabs_own_device_is_told_by_its_mac() -> None:
     assert not netlab_made(FLOOD, "h1", tunnel, STUDENT, was_full=True), "a student's device after a full up"
     ours = {**STUDENT, "address": stable_mac(FLOOD.name, "h1", "vxlan0")}
     assert netlab_made(FLOOD, "h1", tunnel, ours, was_full=False)
+
+
+def test_a_device_that_went_away_while_breaking_is_said_in_words() -> None:
+    """Not iproute2's `Cannot find device` / `Command failed -:1`, nor a hint to down and up."""
+    failing = ["sh", "-c", "cat >/dev/null; echo 'Cannot find device \"vxlan0\"' >&2; "
+               "echo 'Command failed -:1' >&2; exit 1"]
+    provider = SimpleNamespace(lab=FLOOD, batch_argv=lambda host, tool, *options: failing)
+    with pytest.raises(NetlabError) as caught:
+        faults.run(provider, ["ip link set vxlan0 down"], faults.Target("h1", "vxlan0"), "device-down")  # type: ignore[arg-type]
+    text = str(caught.value)
+    assert "device-down on h1 vxlan0 was not applied: h1 has no vxlan0 any more" in text
+    assert not any(raw in text for raw in ("Cannot find device", "Command failed", "netlab down", " up "))

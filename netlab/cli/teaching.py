@@ -51,27 +51,25 @@ def break_lab(
         session = open_session(lab, provider, must_be_up=True)
         model, state = session.lab, session.provider.state
         record = state.read()
-        seen = faults.survey(session.provider, record.faults, exercise=not record.overlay)
-        if list_faults:
+        if list_faults or reveal:
             faults.check_host(model, host)
-            _list(model, seen, host, lab)
-            return
-        if reveal:
-            _reveal(model, seen)
+            seen = faults.survey(session.provider, record.faults, exercise=not record.overlay)
+            if list_faults:
+                _list(model, seen, host, lab)
+            else:
+                _reveal(model, seen)
             return
         with state.locked():
-            # Looked at again under the lock: another break may have just changed the lab.
+            # Looked at under the lock: another break may be changing the lab.
             seen = faults.survey(session.provider, state.read().faults, exercise=not record.overlay)
             name, target = faults.choose(model, seen, fault, host, random.SystemRandom(), lab)
             commands, entry = faults.plan(session.provider, seen, name, target)
             kept = [r for r in seen.broken if (r["host"], r["tunnel"]) != (target.host, target.tunnel)]
-            # Recorded first: a reset after a crash here still knows there may be a fault.
+            # Recorded first, and kept if it fails half way: a reset still knows there may be a
+            # fault (and, in an exercise lab, the student's device as it was); --reveal lists it
+            # only if the hosts show it.
             state.set(faults=[*kept, entry])
-            try:
-                faults.run(session.provider, commands, target, name)
-            except NetlabError:
-                state.set(faults=seen.broken)
-                raise
+            faults.run(session.provider, commands, target, name)
     except NetlabError as exc:
         fail(exc)
     if fault is None:
