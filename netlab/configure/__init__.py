@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from netlab.configure.exercise import remove_netlab_tunnels
+from netlab.configure.exercise import configure_machines, configure_routers, remove_netlab_tunnels
 from netlab.configure.ipbatch import apply_ip_batch
 from netlab.configure.playbook import run_playbook
 from netlab.configure.vagrant import vagrant_provision
@@ -49,9 +49,15 @@ def to_exercise(provider: Provider, progress: Progress, how: str = "ip-batch") -
     record = provider.state.read()
     # `via` is recorded when an up finishes: a lab never up before had no overlay of netlab's.
     was_full = record.overlay and record.via is not None
-    # The same machines, told a lab without tunnels: they get the underlay and routers only.
-    underlay_only = type(provider)(provider.lab.model_copy(update={"tunnels": []}), provider.state)
-    changes = CONFIGURERS[how](underlay_only, progress, prune=False)
+    if how == "ip-batch":
+        changes: list[str] | None = configure_machines(provider, progress)
+    else:
+        # The same machines, told a lab without tunnels: they get the underlay only; then the
+        # routers the lab's multicast groups.
+        underlay_only = type(provider)(provider.lab.model_copy(update={"tunnels": []}), provider.state)
+        changes = CONFIGURERS[how](underlay_only, progress, prune=False)
+        routers = configure_routers(provider, progress) if provider.lab.routers else []
+        changes = None if changes is None else [*changes, *routers]
     removed = remove_netlab_tunnels(provider, progress, was_full)
     return changes if changes is None else [*changes, *removed]
 

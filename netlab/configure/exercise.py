@@ -14,7 +14,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from netlab.configure.ipbatch import current_links, run_commands
+from netlab.configure.ipbatch import configure_host, configure_router, current_links, run_commands
 from netlab.macs import stable_mac
 from netlab.model import Lab, Tunnel
 from netlab.providers.base import Progress, Provider
@@ -44,6 +44,34 @@ def remove_netlab_tunnels(provider: Provider, progress: Progress, was_full: bool
 
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(lab.hosts)))) as pool:
         changes = [c for host_changes in pool.map(one, list(lab.hosts)) for c in host_changes]
+    for change in changes:
+        progress(change)
+    return changes
+
+
+def configure_machines(provider: Provider, progress: Progress) -> list[str]:
+    """The fast path in exercise mode: hosts get their underlay only (nothing of theirs removed);
+    routers get the whole lab, so they forward the multicast groups of the tunnels the students
+    will build (a router told a lab without tunnels forwards no group)."""
+    progress("configuring hosts with ip -batch (exercise mode: no tunnels)")
+    lab = provider.lab
+    hosts_only = type(provider)(lab.model_copy(update={"tunnels": []}), provider.state)
+
+    def one(machine: str) -> list[str]:
+        if machine in lab.routers:
+            return configure_router(provider, machine)
+        return configure_host(hosts_only, machine, prune=False)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(lab.machines)))) as pool:
+        changes = [c for machine_changes in pool.map(one, lab.machines) for c in machine_changes]
+    for change in changes:
+        progress(change)
+    return changes
+
+
+def configure_routers(provider: Provider, progress: Progress) -> list[str]:
+    """After another configurer ran with a lab without tunnels: the routers as the whole lab says."""
+    changes = [c for router in provider.lab.routers for c in configure_router(provider, router)]
     for change in changes:
         progress(change)
     return changes
