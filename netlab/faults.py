@@ -175,6 +175,25 @@ def applicable(s: Survey, host: str | None = None) -> dict[str, list[Target]]:
     return {name: found for name, fault in FAULTS.items() if (found := s.targets(fault, host))}
 
 
+def listing(lab: Lab, s: Survey, host: str | None, ref: str) -> tuple[str, list[tuple[str, str, str]]] | str:
+    """What `break --list` shows: a title and rows (fault, what it does, where), or why nothing
+    applies in an exercise lab."""
+    options = applicable(s, host)
+    if not options and s.exercise:
+        return nothing_yet(lab, ref).message
+    title = f"faults for {lab.name}" + (" (on the devices the students built)" if s.exercise else "")
+    return title, [(name, FAULTS[name].what, ", ".join(dict.fromkeys(f"{t.host} {t.tunnel}" for t in targets)))
+                   for name, targets in options.items()]
+
+
+def revealed(lab: Lab, s: Survey) -> list[str]:
+    """What `break --reveal` shows: the faults on the lab now, checked against the hosts."""
+    if not s.broken:
+        return [f"lab {lab.name} has no fault from netlab break"]
+    return [f"{f['fault']} on {f['host']} {f['tunnel']}: {FAULTS[f['fault']].what if f['fault'] in FAULTS else ''}"
+            for f in s.broken]
+
+
 def nothing_yet(lab: Lab, ref: str) -> NetlabError:
     devices = sorted({t.name for t in lab.tunnels})
     return NetlabError(

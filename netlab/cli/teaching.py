@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Annotated
+import shlex
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -22,10 +23,6 @@ from netlab.cli.app import (
     print_json,
 )
 from netlab.errors import NetlabError
-
-if TYPE_CHECKING:
-    from netlab.faults import Survey
-    from netlab.model import Lab
 
 
 @app.command("break", epilog=examples("sudo netlab break lab10 wrong-vni --host boxB",
@@ -55,9 +52,9 @@ def break_lab(
             faults.check_host(model, host)
             seen = faults.survey(session.provider, record.faults, exercise=not record.overlay)
             if list_faults:
-                _list(model, seen, host, lab)
+                _print_list(faults.listing(model, seen, host, lab))
             else:
-                _reveal(model, seen)
+                _print_lines(faults.revealed(model, seen))
             return
         with state.locked():
             # Looked at under the lock: another break may be changing the lab.
@@ -73,38 +70,30 @@ def break_lab(
     except NetlabError as exc:
         fail(exc)
     if fault is None:
-        out.print(f"lab {escape(model.name)} has a fault now: find it (netlab verify {escape(lab)}), fix it, "
+        verify = shlex.join(["netlab", "verify", lab])
+        out.print(f"lab {escape(model.name)} has a fault now: find it ({escape(verify)}), fix it, "
                   "verify again", highlight=False)
     else:
         out.print(f"applied {name} to {target.host} {target.tunnel}", markup=False, highlight=False)
 
 
-def _list(model: Lab, seen: Survey, host: str | None, ref: str) -> None:
-    from netlab import faults
-
-    options = faults.applicable(seen, host)
-    if not options and seen.exercise:
-        out.print(faults.nothing_yet(model, ref).message, markup=False, highlight=False)
+def _print_list(listing: tuple[str, list[tuple[str, str, str]]] | str) -> None:
+    """A message (nothing applies), or a title and rows: fault, what it does, where."""
+    if isinstance(listing, str):
+        out.print(listing, markup=False, highlight=False)
         return
-    table = Table(title=f"faults for {model.name}" + (" (on the devices the students built)" if seen.exercise
-                                                      else ""))
+    title, rows = listing
+    table = Table(title=title)
     for col in ("fault", "what it does", "where"):
         table.add_column(col)
-    for name, targets in options.items():
-        where = ", ".join(dict.fromkeys(f"{t.host} {t.tunnel}" for t in targets))
-        table.add_row(name, faults.FAULTS[name].what, escape(where))
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
     out.print(table)
 
 
-def _reveal(model: Lab, seen: Survey) -> None:
-    """The faults that are on the lab now: checked against the hosts, not only the record."""
-    from netlab import faults
-
-    if not seen.broken:
-        out.print(f"lab {escape(model.name)} has no fault from netlab break", highlight=False)
-    for f in seen.broken:
-        what = faults.FAULTS[f["fault"]].what if f["fault"] in faults.FAULTS else ""
-        out.print(f"{f['fault']} on {f['host']} {f['tunnel']}: {what}", markup=False, highlight=False)
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        out.print(line, markup=False, highlight=False)
 
 
 @app.command(epilog=examples("sudo netlab reset lab10"))
