@@ -131,7 +131,7 @@ def down(lab: LabArg, provider: ProviderOpt = None) -> None:
 def status(
     lab: LabArg,
     provider: ProviderOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object: lab, provider, phase, hosts "
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object: lab, provider, phase, mode, hosts "
                                           "(host, state, interfaces)")] = False,
 ) -> None:
     """Hosts of a lab, their state and interfaces (exit 1 when a host is not running)."""
@@ -140,14 +140,17 @@ def status(
         hosts = session.provider.status()
     except NetlabError as exc:
         fail(exc)
-    phase = session.provider.state.read().phase if session.provider.state.exists else "not up"
+    record = session.provider.state.read()
+    phase = record.phase if session.provider.state.exists else "not up"
+    mode = mode_of(record.overlay) if session.provider.state.exists else ""
     running = all(h.state == "running" for h in hosts)
     if as_json:
-        print_json({"lab": session.lab.name, "provider": session.provider.name, "phase": phase,
+        print_json({"lab": session.lab.name, "provider": session.provider.name, "phase": phase, "mode": mode,
                     "running": running,
                     "hosts": [{"host": h.host, "state": h.state, "interfaces": h.interfaces} for h in hosts]})
         raise typer.Exit(0 if running else 1)
-    out.print(f"lab {session.lab.name}: {phase} (provider {session.provider.name})", highlight=False)
+    out.print(f"lab {session.lab.name}: {phase}{', ' + mode if mode else ''} (provider {session.provider.name})",
+              highlight=False)
     table = Table()
     for col in ("host", "state", "interface", "link", "mtu", "addresses"):
         table.add_column(col)
@@ -164,11 +167,17 @@ def status(
         raise typer.Exit(1)
 
 
+def mode_of(overlay: bool) -> str:
+    """Which state a lab is kept in: the students build the tunnels, or netlab has built them."""
+    return "full overlay" if overlay else "exercise"
+
+
 @app.command("ls", epilog=examples("netlab ls", "netlab ls --json"))
 def list_running(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON array")] = False,
 ) -> None:
-    """Every lab up on this machine: name, lab file, provider, phase, hosts, since."""
+    """Every lab up on this machine: name, lab file, provider, phase, mode (exercise or full
+    overlay), hosts, since."""
     from netlab.errors import NetlabError as Damaged
     from netlab.state import LabState, active_labs
 
@@ -177,12 +186,12 @@ def list_running(
         try:
             record = LabState(name).read()
         except Damaged:
-            rows.append({"name": name, "lab_file": "", "provider": "?", "phase": "damaged state", "hosts": 0,
-                         "since": ""})
+            rows.append({"name": name, "lab_file": "", "provider": "?", "phase": "damaged state", "mode": "?",
+                         "hosts": 0, "since": ""})
             continue
         hosts = len((record.model or {}).get("hosts", {}))
         rows.append({"name": name, "lab_file": record.source, "provider": record.provider or "?",
-                     "phase": record.phase + ("" if record.overlay else " (no overlay)"), "hosts": hosts,
+                     "phase": record.phase, "mode": mode_of(record.overlay), "hosts": hosts,
                      "since": record.since})
     from netlab.leftovers import orphans
 
@@ -196,10 +205,12 @@ def list_running(
         out.print("no lab is up on this machine", highlight=False)
         return
     table = Table(title="labs up on this machine")
-    for col in ("name", "lab file", "provider", "phase", "hosts", "since"):
+    for col in ("name", "lab file", "provider", "phase", "mode", "hosts", "since"):
         table.add_column(col)
     for row in rows:
-        table.add_row(*(escape(str(row[k])) for k in ("name", "lab_file", "provider", "phase", "hosts", "since")))
+        # .get: a row of another kind (an orphan) may have no mode.
+        table.add_row(*(escape(str(row.get(k, ""))) for k in ("name", "lab_file", "provider", "phase", "mode",
+                                                              "hosts", "since")))
     out.print(table)
     for row in rows:
         if "fix" in row:

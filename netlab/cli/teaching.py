@@ -32,41 +32,41 @@ def break_lab(
     fault: Annotated[str | None, typer.Argument(help="a fault from --list; default: one at random")] = None,
     host: Annotated[str | None, typer.Option("--host", help="break this host (default: any)",
                                              autocompletion=complete_host)] = None,
-    list_faults: Annotated[bool, typer.Option("--list", help="the faults that apply to this lab")] = False,
-    reveal: Annotated[bool, typer.Option("--reveal", help="say which faults the lab has (for the teacher)")] = False,
+    list_faults: Annotated[bool, typer.Option("--list", help="the faults that apply to this lab now")] = False,
+    reveal: Annotated[bool, typer.Option("--reveal", help="say which faults the lab has now (for the teacher)")]
+    = False,
     provider: ProviderOpt = None,
 ) -> None:
     """Apply a named fault to a running lab, for a student to find and fix.
 
-    Without FAULT one is picked at random and not named (`--reveal` tells the teacher).
-    `netlab reset LAB` brings the lab's exact configuration back."""
+    Without FAULT one is picked at random and not named (`--reveal` tells the teacher). Faults
+    apply to what exists: in an exercise lab (up --no-overlay) to the devices the students built.
+    `netlab reset LAB` undoes them."""
     from netlab import faults
 
     try:
         session = open_session(lab, provider, must_be_up=True)
         model, state = session.lab, session.provider.state
-        if list_faults:
-            table = Table(title=f"faults for {model.name}")
-            for col in ("fault", "what it does", "where"):
-                table.add_column(col)
-            for name, targets in faults.applicable(model, host).items():
-                where = ", ".join(dict.fromkeys(f"{t.host} {t.tunnel}" for t in targets))
-                table.add_row(name, faults.FAULTS[name].what, escape(where))
-            out.print(table)
+        record = state.read()
+        if list_faults or reveal:
+            faults.check_host(model, host)
+            seen = faults.survey(session.provider, record.faults, exercise=not record.overlay)
+            if list_faults:
+                _print_list(faults.listing(model, seen, host, lab))
+            else:
+                _print_lines(faults.revealed(model, seen))
             return
-        if reveal:
-            recorded = state.read().faults
-            if not recorded:
-                out.print(f"lab {escape(model.name)} has no fault from netlab break", highlight=False)
-            for f in recorded:
-                out.print(f"{f['fault']} on {f['host']} {f['tunnel']}: {faults.FAULTS[f['fault']].what}",
-                          markup=False, highlight=False)
-            return
-        name, target = faults.choose(model, fault, host, random.SystemRandom())
         with state.locked():
-            # Recorded first: a reset after a crash here still knows there may be a fault.
-            state.set(faults=[*state.read().faults, {"fault": name, "host": target.host, "tunnel": target.tunnel}])
-            faults.apply(session.provider, name, target)
+            # Looked at under the lock: another break may be changing the lab.
+            seen = faults.survey(session.provider, state.read().faults, exercise=not record.overlay)
+            name, target = faults.choose(model, seen, fault, host, random.SystemRandom(), lab)
+            commands, entry = faults.plan(session.provider, seen, name, target)
+            kept = [r for r in seen.broken if (r["host"], r["tunnel"]) != (target.host, target.tunnel)]
+            # Recorded first, and kept if it fails half way: a reset still knows there may be a
+            # fault (and, in an exercise lab, the student's device as it was); --reveal lists it
+            # only if the hosts show it.
+            state.set(faults=[*kept, entry])
+            faults.run(session.provider, commands, target, name)
     except NetlabError as exc:
         fail(exc)
     if fault is None:
@@ -77,25 +77,54 @@ def break_lab(
         out.print(f"applied {name} to {target.host} {target.tunnel}", markup=False, highlight=False)
 
 
+def _print_list(listing: tuple[str, list[tuple[str, str, str]]] | str) -> None:
+    """A message (nothing applies), or a title and rows: fault, what it does, where."""
+    if isinstance(listing, str):
+        out.print(listing, markup=False, highlight=False)
+        return
+    title, rows = listing
+    table = Table(title=title)
+    for col in ("fault", "what it does", "where"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
+    out.print(table)
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        out.print(line, markup=False, highlight=False)
+
+
 @app.command(epilog=examples("sudo netlab reset lab10"))
 def reset(lab: LabArg, provider: ProviderOpt = None) -> None:
-    """Bring back the lab's exact configuration on every host, and remove what was added to it
-    (an extra bridge, a stray address). Undoes `netlab break`."""
+    """Undo `netlab break`. A lab up with its overlay gets the lab file's exact configuration back
+    on every host, and loses what was added to it (an extra bridge, a stray address). An exercise
+    lab (up --no-overlay) gets its exercise state back: machines, underlay and routers, no tunnel
+    of netlab's; the students' own devices stay, those netlab broke as they were before."""
+    from netlab import faults
+    from netlab.configure import to_exercise
     from netlab.configure.ipbatch import apply_ip_batch
 
     try:
         session = open_session(lab, provider, must_be_up=True)
         state = session.provider.state
-
         with state.locked():
-            # The fast path on every provider: it converges over the provider's own way in
-            # (ip -batch through netns or ssh), so every device that differs is rebuilt.
-            changes = apply_ip_batch(session.provider, info, prune=True)
+            record = state.read()
+            if record.overlay:
+                # The fast path on every provider: it converges over the provider's own way in
+                # (ip -batch through netns or ssh), so every device that differs is rebuilt.
+                changes = apply_ip_batch(session.provider, info, prune=True)
+            else:
+                broken = faults.survey(session.provider, record.faults, exercise=True).broken
+                changes = [*(to_exercise(session.provider, info) or []),
+                           *faults.restore(session.provider, broken)]
             state.set(faults=[])
     except NetlabError as exc:
         fail(exc)
     what = "nothing to reset" if not changes else f"{len(changes)} change{'s' if len(changes) != 1 else ''}"
-    out.print(f"lab {escape(session.lab.name)} is back to its lab file ({what})", highlight=False)
+    back = "its lab file" if record.overlay else "its exercise state (no tunnels of netlab's)"
+    out.print(f"lab {escape(session.lab.name)} is back to {back} ({what})", highlight=False)
 
 
 @app.command(epilog=examples("sudo netlab grade alice bob carol --csv grades.csv",

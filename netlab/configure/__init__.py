@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from netlab.configure.exercise import configure_machines, configure_routers, remove_netlab_tunnels
 from netlab.configure.ipbatch import apply_ip_batch
 from netlab.configure.playbook import run_playbook
 from netlab.configure.vagrant import vagrant_provision
@@ -36,11 +37,29 @@ def configure(provider: Provider, progress: Progress, via: str = "default",
     how = provider.configurer
     if via == "ansible" and how == "ip-batch":
         how = "ansible"
-    if not overlay:
-        # The same machines, told a lab without tunnels: they get the underlay and routers only.
-        underlay_only = provider.lab.model_copy(update={"tunnels": []})
-        provider = type(provider)(underlay_only, provider.state)
-    return CONFIGURERS[how](provider, progress, prune=overlay)
+    if overlay:
+        return CONFIGURERS[how](provider, progress, prune=True)
+    return to_exercise(provider, progress, how)
 
 
-__all__ = ["CONFIGURERS", "VIAS", "configure"]
+def to_exercise(provider: Provider, progress: Progress, how: str = "ip-batch") -> list[str] | None:
+    """Converge to exercise mode: underlay and routers as the lab says, the tunnel devices netlab
+    made removed, the students' own devices left alone (netlab.configure.exercise says which is
+    which). Called before the state records overlay=False: its `overlay` is still the last one."""
+    record = provider.state.read()
+    # `via` is recorded when an up finishes: a lab never up before had no overlay of netlab's.
+    was_full = record.overlay and record.via is not None
+    if how == "ip-batch":
+        changes: list[str] | None = configure_machines(provider, progress)
+    else:
+        # The same machines, told a lab without tunnels: they get the underlay only; then the
+        # routers the lab's multicast groups.
+        underlay_only = type(provider)(provider.lab.model_copy(update={"tunnels": []}), provider.state)
+        changes = CONFIGURERS[how](underlay_only, progress, prune=False)
+        routers = configure_routers(provider, progress) if provider.lab.routers else []
+        changes = None if changes is None else [*changes, *routers]
+    removed = remove_netlab_tunnels(provider, progress, was_full)
+    return changes if changes is None else [*changes, *removed]
+
+
+__all__ = ["CONFIGURERS", "VIAS", "configure", "to_exercise"]
