@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from netlab.errors import NetlabError, ToolMissing
+from netlab.files import private_dir
 from netlab.model import Lab
 from netlab.providers.base import Availability, HostStatus, Progress, Provider
 from netlab.state import Resource
@@ -213,7 +214,7 @@ class NetnsProvider(Provider):
             self._rewire_missing_ports()
         for machine in self.lab.machines:
             # The hosts share this machine's disk: the roles keep their files here.
-            self.host_dir(machine).mkdir(parents=True, exist_ok=True)
+            private_dir(self.host_dir(machine))
 
     def neighbours_needed(self) -> int:
         """ARP entries the lab fills once every host has talked to every peer (underlay+overlay)."""
