@@ -70,7 +70,8 @@ def capture(
                                              autocompletion=complete_host)] = None,
     segment: Annotated[str | None, typer.Option("--segment", help="capture on this underlay segment "
                                                 "(routed labs: compare the TTL on both sides of a router)")] = None,
-    count: Annotated[int, typer.Option("-c", "--count", help="stop after N packets")] = 20,
+    count: Annotated[int | None, typer.Option("-c", "--count", help="stop after N packets "
+                                              "[default: 20; with -w: until stopped]")] = None,
     write: Annotated[str | None, typer.Option("-w", help="write a pcap file instead of printing; - for "
                                               "standard output (| wireshark -k -i -)")] = None,
     ping: Annotated[tuple[str, str] | None, typer.Option("--ping", metavar="SRC DST",
@@ -80,14 +81,14 @@ def capture(
                                                        "(default: everything but IPv6 noise)")] = None,
 ) -> None:
     """tcpdump on the underlay: outer and inner headers of the overlay's packets."""
-    import subprocess
     import sys
-    import time
 
-    from netlab.capture import capture_argv, ping_target
+    from netlab.capture import capture_argv, nothing_captured, ping_target, run_capture
 
     try:
         session = open_session(lab, provider, must_be_up=True)
+        if count is None and write is None:
+            count = 20
         argv = capture_argv(session.provider, host, count, write is not None, filter or [], segment)
         pinger = None
         if ping is not None:
@@ -106,18 +107,11 @@ def capture(
             fail(NetlabError(f"cannot write {write}: {exc.strerror}",
                              hint="give -w a file in a directory you can write, or - for standard output"))
     info(" ".join(argv))
-    with subprocess.Popen(argv, stdout=sink) as proc:
-        if pinger is not None:
-            time.sleep(1.0)  # tcpdump is listening by then (under emulation too)
-            info(" ".join(pinger))
-            subprocess.run(pinger, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
-            try:
-                proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                proc.terminate()  # fewer packets than -c: the ping is over, so is the capture
-        code = proc.wait()
+    captured = run_capture(argv, sink, pinger, info)
     if sink is not None and write != "-":
         sink.close()
         if not quiet():
             out.print(f"wrote {write}", highlight=False, markup=False)
-    raise typer.Exit(0 if code in (0, -15) else code)
+    if captured.code == 0 and captured.packets == 0:
+        fail(nothing_captured(session.lab.name, filter or [], ping))
+    raise typer.Exit(captured.code)
