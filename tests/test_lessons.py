@@ -176,6 +176,10 @@ def test_lesson_form(name: str) -> None:
             f"line {step.line}: a checked command shows its output"
     up, down = steps[0].argv, steps[-1].argv
     assert up[1:3] == ["up", lesson.lab], "the first command brings the lab up"
+    # On a shared machine a bare `up LAB` is everyone's lab: the lesson shows --name where it starts.
+    before_up = lesson.text[lesson.text.index("\n## Steps\n"):lesson.text.index(f"$ {steps[0].command}")]
+    assert f"netlab up {lesson.lab}" in before_up and "--name " in before_up, \
+        "the steps start by showing `netlab up LAB --name NAME` (for a shared machine)"
     assert ("--provider" in up and up[up.index("--provider") + 1] == "qemu") == (lesson.provider == "qemu")
     assert down[1:3] == ["down", lesson.lab], "the last command takes it down"
     # The break-and-fix exercise: a break, a verify that fails, then a verify that passes.
@@ -188,6 +192,15 @@ def test_lesson_form(name: str) -> None:
     assert verifies and verifies[0].exit == 1, "after the break, verify fails (# exit: 1)"
     assert verifies[-1].exit == 0 and "all checks pass" in verifies[-1].expect, "the fix makes verify pass"
     assert all(s.expect for s in steps if s.argv[1] == "verify"), "every verify says what it expects"
+
+
+def test_teaching_shows_a_name_of_ones_own_before_any_command() -> None:
+    text = (REPO / "docs" / "teaching.md").read_text(encoding="utf-8")
+    first_command = text.index("sudo netlab ")
+    shared = text.index("## On a shared machine")
+    assert shared < first_command, "the --name section comes first"
+    section = text[shared:text.index("\n## ", shared + 1)]
+    assert "sudo netlab up lab10 --name " in section and "sudo netlab down " in section
 
 
 def test_the_parser_reads_commands_checks_and_output(tmp_path: Path) -> None:
