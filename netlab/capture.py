@@ -107,18 +107,22 @@ class Captured:
     listening: bool  # tcpdump said it was listening
 
 
-def run_capture(argv: list[str], sink: IO[bytes] | None, pinger: list[str] | None,
-                say: Callable[[str], None] = lambda _: None) -> Captured:
-    """Run tcpdump (`argv`), its packets to `sink` (None: standard output) and its messages to
-    standard error; with `pinger`, make the traffic: the ping starts once tcpdump says it is
-    listening (a fixed wait missed the first packets on a loaded machine: the ARP request a lesson
-    shows), and the capture ends when tcpdump has its -c packets or soon after the ping ends."""
+def run_capture(argv: list[str], sink: IO[bytes] | int | None, pinger: list[str] | None,
+                say: Callable[[str], None] = lambda _: None,
+                attach: Callable[[subprocess.Popen[bytes]], Callable[[], None]] | None = None) -> Captured:
+    """Run tcpdump (`argv`), its packets to `sink` (None: standard output; subprocess.PIPE: to
+    whatever `attach` starts reading them, whose returned callable runs once tcpdump has ended,
+    before its pipes close) and its messages to standard error; with `pinger`, make the traffic:
+    the ping starts once tcpdump says it is listening (a fixed wait missed the first packets on a
+    loaded machine: the ARP request a lesson shows), and the capture ends when tcpdump has its -c
+    packets or soon after the ping ends."""
     wake = threading.Event()  # tcpdump listens, or is gone
     heard: dict[str, int] = {}  # "listening": 1 once it said so; "packets": what it said it captured
     with subprocess.Popen(argv, stdout=sink, stderr=subprocess.PIPE) as proc:
         assert proc.stderr is not None
         reader = threading.Thread(target=_relay, args=(proc.stderr, wake, heard), daemon=True)
         reader.start()
+        finish = attach(proc) if attach is not None else None
         try:
             if pinger is not None:
                 if _until_listening(proc, wake, heard):
@@ -129,6 +133,8 @@ def run_capture(argv: list[str], sink: IO[bytes] | None, pinger: list[str] | Non
             code = proc.wait()
         except KeyboardInterrupt:  # Ctrl-C: tcpdump got it too and prints what it captured
             code = _stop(proc)
+        if finish is not None:
+            finish()
         reader.join(timeout=5)
     return Captured(0 if code in (0, -15) else code, heard.get("packets"), "listening" in heard)
 

@@ -39,6 +39,18 @@ def test_the_ping_starts_once_tcpdump_listens_and_stops_with_the_capture(tmp_pat
     assert took < 10, "the ping (30 s) was not stopped when tcpdump had its packets"
 
 
+def test_a_reader_attached_to_the_pipe_gets_every_byte_before_the_pipe_closes(tmp_path: Path) -> None:
+    got: list[bytes] = []
+
+    def attach(proc: subprocess.Popen[bytes]) -> object:
+        assert proc.stdout is not None
+        return lambda: got.append(proc.stdout.read())  # type: ignore[union-attr]
+
+    tcpdump = ["sh", "-c", "echo 'listening on x' >&2; echo pcap-bytes; echo '1 packet captured' >&2"]
+    captured = run_capture(tcpdump, subprocess.PIPE, None, attach=attach)  # type: ignore[arg-type]
+    assert (captured.code, captured.packets, got) == (0, 1, [b"pcap-bytes\n"])
+
+
 def test_a_tcpdump_that_never_listens_gets_no_ping(tmp_path: Path) -> None:
     pinger = ["sh", "-c", f"touch {tmp_path}/pinged"]
     captured = run_capture(["sh", "-c", "echo 'tcpdump: no such device' >&2; exit 1"], subprocess.DEVNULL,  # type: ignore[arg-type]
