@@ -29,6 +29,10 @@ def ping_target(lab: Lab, source: str, target: str) -> str:
     both are on (its underlay address when they share none)."""
     if source not in lab.hosts:
         raise NetlabError(f"--ping: lab {lab.name} has no host {source!r}", hint=f"hosts: {', '.join(lab.hosts)}")
+    if target == source:
+        other = next((h for h in lab.hosts if h != source), "HOST")
+        raise NetlabError(f"--ping {source} {target}: a host pinging itself sends nothing over the underlay",
+                          hint=f"ping another host: --ping {source} {other}")
     try:
         return str(ipaddress.ip_address(target))
     except ValueError:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from netlab import labfolder
+from netlab.files import append_private, write_private
 
 LOG_NAME = "commands.log"
 # A log over MAX_BYTES is cut to its last KEEP_BYTES when the next command starts recording.
@@ -111,8 +112,8 @@ class CommandLog:
     def _flush(self) -> None:
         if self._dir is None or not self._pending or not labfolder.is_lab_folder(self._dir):
             return  # kept until the lab's folder exists (never made here, never another's folder)
-        with contextlib.suppress(OSError), log_path(self._dir).open("a", encoding="utf-8") as f:
-            f.write("\n".join(self._pending) + "\n")
+        with contextlib.suppress(OSError):
+            append_private(log_path(self._dir), "\n".join(self._pending) + "\n")
             self._pending.clear()
 
 
@@ -202,7 +203,7 @@ def _trim(path: Path) -> None:
     with contextlib.suppress(OSError):
         if path.stat().st_size > MAX_BYTES:
             data = path.read_bytes()[-KEEP_BYTES:]
-            path.write_bytes(b"(older lines cut)\n" + data[data.find(b"\n") + 1:])
+            write_private(path, b"(older lines cut)\n" + data[data.find(b"\n") + 1:])
 
 
 def _now() -> str:

@@ -20,6 +20,13 @@ class NetlabError(Exception):
         return self.message if not self.hint else f"{self.message}\n  fix: {self.hint}"
 
 
+def excerpt(text: str, limit: int = 24) -> str:
+    """At most `limit` characters of `text` (a key or value from a file), control characters and
+    the like escaped: an error quotes enough to find the place, never a file's content."""
+    shown = text if len(text) <= limit else text[: limit - 1] + "…"
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)
+
+
 @dataclass(frozen=True)
 class LabIssue:
     """One problem in a lab file, located by field path and, where known, line."""
@@ -30,7 +37,8 @@ class LabIssue:
 
     def format(self, source: str) -> str:
         where = source if self.line is None else f"{source}:{self.line}"
-        field = self.path or "(document)"
+        # A key is the file's text: a short, escaped piece of each (lint of /etc/shadow printed its lines).
+        field = ".".join(excerpt(part) for part in self.path.split(".")) if self.path else "(document)"
         return f"{where}: {field}: {self.message}"
 
 

@@ -7,14 +7,16 @@ FILE` reads: a lab brought up on one provider can be configured as a set of exis
 
 - qemu: 127.0.0.1 and the VM's forwarded port, root, the lab's key and its ssh_config (-F).
 - virtualbox, libvirt: the lab's `vagrant ssh-config` output (-F), sudo for a non-root login.
-- netns: netlab's own connection plugin `netns`; Ansible finds it in
-  ~/.ansible/plugins/connection/, where `install_connection_plugin` copies it.
+- netns: netlab's own connection plugin `netns`, which stays in netlab's package: the file's
+  header says how to point Ansible at it (ANSIBLE_CONNECTION_PLUGINS); netlab writes nothing in
+  the user's ~/.ansible. Such an inventory reaches namespaces on this machine: it is no
+  --inventory for the ssh provider.
 - ssh: the lab's ssh_config, which maps each host name to its machine.
 """
 
 from __future__ import annotations
 
-import shutil
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -66,28 +68,28 @@ def lab_inventory(provider: Provider) -> dict[str, Any]:
     return {"all": {"children": {lab.name.replace("-", "_"): group, "netlab_routers": routers}}}
 
 
+def plugin_env(provider: Provider) -> dict[str, str]:
+    """What Ansible's environment needs to use the inventory: netlab's connection plugins, where
+    they are in its package (for netns; nothing for the others)."""
+    if not provider.needs_connection_plugin:
+        return {}
+    return {"ANSIBLE_CONNECTION_PLUGINS": str(connection_plugins_dir())}
+
+
+def use_command(provider: Provider, inventory: str, playbook: str = "PLAYBOOK") -> str:
+    """The shell command that runs `playbook` on the lab's machines with this inventory."""
+    env = [f"{name}={shlex.quote(value)}" for name, value in plugin_env(provider).items()]
+    return " ".join([*env, shlex.join(["ansible-playbook", "-i", inventory]), playbook])
+
+
 def inventory_text(provider: Provider) -> str:
     lab = provider.lab
     header = (f"# netlab inventory of lab {lab.name} (provider {provider.name}), written by `netlab inventory`.\n"
-              f"# Use: ansible-playbook -i THIS-FILE playbook.yml (from any directory), or\n"
-              f"#      netlab up LAB --provider ssh --inventory THIS-FILE --name OTHER\n")
+              f"# Use (from any directory): {use_command(provider, 'THIS-FILE', 'playbook.yml')}\n")
+    if provider.needs_connection_plugin:
+        header += ("# ANSIBLE_CONNECTION_PLUGINS points Ansible at netlab's netns connection plugin: each task runs\n"
+                   "# in the host's network namespace, under the host's name. This inventory reaches namespaces\n"
+                   "# on this machine: it is not an --inventory for netlab's ssh provider.\n")
+    else:
+        header += "# or:  netlab up LAB --provider ssh --inventory THIS-FILE --name OTHER\n"
     return header + yaml.safe_dump(lab_inventory(provider), sort_keys=False, default_flow_style=False)
-
-
-def plugin_home() -> Path:
-    """Where Ansible looks for connection plugins of the user by default."""
-    return Path.home() / ".ansible" / "plugins" / "connection"
-
-
-def install_connection_plugin(target: Path | None = None) -> tuple[Path, bool]:
-    """Copy netlab's `netns` connection plugin where every ansible-playbook finds it.
-    Returns (where, whether the file changed)."""
-    source = connection_plugins_dir() / "netns.py"
-    where = (target or plugin_home()) / "netns.py"
-    if where.exists() and where.read_bytes() == source.read_bytes():
-        return where, False
-    where.parent.mkdir(parents=True, exist_ok=True)
-    tmp = where.with_suffix(".tmp")
-    shutil.copyfile(source, tmp)
-    tmp.replace(where)
-    return where, True

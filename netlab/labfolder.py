@@ -86,16 +86,21 @@ def refuse_unmarked(folder: Path) -> None:
                                "to another directory")
 
 
-def adopt_legacy(folder: Path) -> None:
+def is_legacy(folder: Path) -> bool:
     """A lab folder an older netlab made (no marker yet): its state.json names the lab by the
-    folder's name. Marked now, so an upgrade never strands a running lab."""
+    folder's name."""
     if token(folder) is not None or not folder.is_dir() or folder.is_symlink():
-        return
+        return False
     try:
         record = json.loads((folder / "state.json").read_text())
     except (OSError, ValueError, UnicodeDecodeError):
-        return
-    if isinstance(record, dict) and record.get("lab") == folder.name:
+        return False
+    return isinstance(record, dict) and record.get("lab") == folder.name
+
+
+def adopt_legacy(folder: Path) -> None:
+    """Mark an older netlab's lab folder now, so an upgrade never strands a running lab."""
+    if is_legacy(folder):
         _write_marker(folder, secrets.token_hex(16))
 
 

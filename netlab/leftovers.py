@@ -53,7 +53,8 @@ def orphans() -> list[Orphan]:
     for argv in command_lines("qemu-system"):
         disk = next((a.split("file=", 1)[1].split(",", 1)[0] for a in argv if "file=" in a and ".qcow2" in a), "")
         folder = Path(disk).parent.parent if disk else None
-        if folder is not None and folder.parent.name and not labfolder.is_lab_folder(folder):
+        if folder is not None and folder.parent.name and not labfolder.is_lab_folder(folder) \
+                and not labfolder.is_legacy(folder):
             out.append(Orphan(f"a QEMU VM whose lab folder is gone ({disk})", folder.name,
                               "stop it by its PID (ps -ef | grep qemu-system): netlab no longer knows it"))
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def open_lab(ref: str, requested: str | None = None, *, must_be_up: bool = False
     if salvage:
         state.salvage()
     if must_be_up and not state.exists:
-        raise NetlabError(f"lab {lab.name} is not up", hint=f"netlab up {ref}")
+        raise NetlabError(f"lab {lab.name} is not up", hint=shlex.join(["netlab", "up", ref]))
     _refuse_other_source(lab.name, state, source)
     name, why = choose(lab, requested, state.provider)
     return Session(lab, source, provider_class(name)(lab, state), why)

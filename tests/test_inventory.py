@@ -1,13 +1,16 @@
 """netlab inventory: an Ansible inventory of a running lab that plain `ansible` uses from anywhere.
 
 For netns the real thing: a lab up, its inventory written, and `ansible all -i FILE -m command`
-run from another directory (with a HOME of its own: the connection plugin is installed there)
-reaches every host. For qemu and Vagrant the variables are checked without VMs.
+run from another directory (with a HOME of its own, which netlab leaves empty: the header's
+ANSIBLE_CONNECTION_PLUGINS points at the plugin in netlab's package) reaches every host, under
+the host's own name. For qemu and Vagrant the variables are checked without VMs.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +19,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from netlab import catalog
 from netlab.cli import app
 from netlab.errors import NetlabError
-from netlab.inventory import install_connection_plugin, lab_inventory, reach_vars, ssh_config_user
+from netlab.inventory import inventory_text, lab_inventory, reach_vars, ssh_config_user
 from netlab.model import load_lab
 from netlab.package_data import connection_plugins_dir
+from netlab.providers.netns import NetnsProvider
 from netlab.providers.qemu import QemuProvider
 from netlab.state import LabState
 
@@ -52,35 +57,65 @@ def test_a_netns_inventory_reaches_every_host_from_another_directory(tmp_path: P
         inv = tmp_path / "inv.yml"
         result = invoke("inventory", "invtest", "-o", str(inv))
         assert result.exit_code == 0, result.output
-        assert f"netlab's Ansible connection plugin netns at {home}/.ansible/plugins/connection/netns.py" \
-            in result.output
+        assert list(home.iterdir()) == []  # nothing of netlab's in the user's ~/.ansible
         data = yaml.safe_load(inv.read_text())
         hosts = data["all"]["children"]["invtest"]["hosts"]
         assert set(hosts) == {"boxA", "boxB", "boxC"}
         assert hosts["boxA"]["ansible_host"] == "netlab.invtest.boxA"
         assert all(k.startswith("ansible_") for h in hosts.values() for k in h)  # reach, not the lab model
+        # The header says how to run it: netlab's plugin, from netlab's package, by an env var.
+        use = re.search(r"^# Use \(from any directory\): (.*)$", inv.read_text(), re.MULTILINE)
+        assert use is not None
+        words = shlex.split(use.group(1))
+        assert words[0] == f"ANSIBLE_CONNECTION_PLUGINS={connection_plugins_dir()}"
+        assert words[1:4] == ["ansible-playbook", "-i", "THIS-FILE"]
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+        env.update(HOME=str(home), ANSIBLE_NOCOLOR="1", ANSIBLE_CONNECTION_PLUGINS=str(connection_plugins_dir()))
         proc = subprocess.run([str(ANSIBLE), "all", "-i", str(inv), "-m", "ansible.builtin.command",
                                "-a", "ip -br link"], cwd=elsewhere, capture_output=True, text=True, timeout=120,
-                              env={**env, "HOME": str(home), "ANSIBLE_NOCOLOR": "1"})
+                              env=env)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         for host in ("boxA", "boxB", "boxC"):
             assert f"{host} | CHANGED | rc=0" in proc.stdout
         assert proc.stdout.count("vxlan0") == 3 and proc.stdout.count("enp0s8") == 3
+        # Each task runs under the lab host's name (a hostname task never renames this machine).
+        proc = subprocess.run([str(ANSIBLE), "all", "-i", str(inv), "-a", "hostname", "-o"], cwd=elsewhere,
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        names = dict(re.findall(r"^(\w+) \| CHANGED \| rc=0 \| \(stdout\) (\S+)$", proc.stdout, re.MULTILINE))
+        assert names == {"boxA": "boxA", "boxB": "boxB", "boxC": "boxC"}, proc.stdout
+        assert list(home.iterdir()) in ([], [home / ".ansible"])  # Ansible's own tmp at most
+        assert not (home / ".ansible" / "plugins").exists()
     finally:
         invoke("down", "invtest")
+
+
+def _netns_inventory(tmp_path: Path, name: str) -> Path:
+    lab = load_lab(catalog.resolve("lab9"))
+    inv = tmp_path / "netns-inv.yml"
+    inv.write_text(inventory_text(NetnsProvider(lab, LabState(name))))
+    return inv
+
+
+def test_a_netns_inventory_header_names_the_plugin_not_the_ssh_provider(tmp_path: Path) -> None:
+    text = _netns_inventory(tmp_path, "lab9").read_text()
+    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+    assert f"ANSIBLE_CONNECTION_PLUGINS={connection_plugins_dir()} ansible-playbook -i THIS-FILE" in header
+    assert "--provider ssh" not in header and "not an --inventory for netlab's ssh provider" in header
+
+
+def test_up_on_ssh_refuses_a_netns_inventory_before_any_state(tmp_path: Path) -> None:
+    inv = _netns_inventory(tmp_path, "lab9")
+    result = invoke("up", "lab9", "--name", "ops24ssh", "--provider", "ssh", "--inventory", str(inv))
+    assert result.exit_code == 1
+    assert "ansible_connection=netns, not ssh" in result.stderr and "netns lab's inventory" in result.stderr
+    assert not LabState("ops24ssh").exists and not LabState("ops24ssh").dir.exists()
 
 
 def test_inventory_of_a_lab_that_is_not_up() -> None:
     result = invoke("inventory", "lab10")
     assert result.exit_code == 1
     assert "lab lab10 is not up" in result.output
-
-
-def test_the_plugin_is_installed_once(tmp_path: Path) -> None:
-    where, changed = install_connection_plugin(tmp_path)
-    assert changed and where.read_bytes() == (connection_plugins_dir() / "netns.py").read_bytes()
-    assert install_connection_plugin(tmp_path) == (where, False)
 
 
 def test_a_qemu_inventory_has_the_forwarded_port_and_absolute_paths() -> None:

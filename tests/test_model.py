@@ -223,7 +223,7 @@ def test_wrong_types_name_the_field(change: Callable[[dict[str, Any]], None], pa
 
 
 @pytest.mark.parametrize(("document", "fragment"), [
-    (None, "got nothing"), (["a", "b"], "got a list"), ("hello", "got the text 'hello'"),
+    (None, "got nothing"), (["a", "b"], "got a list"), ("hello", "got text (5 characters)"),
     (42, "got the number 42"),
 ])
 def test_document_that_is_not_a_mapping(document: Any, fragment: str) -> None:
@@ -554,7 +554,7 @@ def test_empty_file(tmp_path: Path, content: str | bytes) -> None:
 
 @pytest.mark.parametrize(("content", "fragment"), [
     ("- a\n- b\n", "got a list"),
-    ("just text\n", "got the text 'just text'"),
+    ("just text\n", "got text (9 characters)"),
     ("42\n", "got the number 42"),
     ("~\n", "got nothing"),
 ])

@@ -161,7 +161,7 @@ def test_a_record_with_a_field_netlab_does_not_know_still_works(tmp_path: Path) 
         assert netlab("verify", "own7", state=state).returncode == 0
         assert netlab("status", "own7", state=state).returncode == 0
         ls = json.loads(netlab("ls", "--json", state=state).stdout)
-        assert [row["name"] for row in ls] == ["own7"]
+        assert [row["phase"] for row in ls if row["name"] == "own7"] == ["up"]
     finally:
         take_down("own7", state)
 

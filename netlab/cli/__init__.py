@@ -17,7 +17,9 @@ from netlab.cli import labs, lifecycle, hosts, checks, machine, teaching, invent
 from netlab.cli import graph, log  # noqa: F401
 # isort: on
 from netlab.cli.app import Verbosity, app, err
+from netlab.cli.streams import guard, lost_output
 from netlab.errors import NetlabError
+from netlab.files import private_umask
 from netlab.images.cli import image_app
 
 app.add_typer(image_app, name="image", help="The VM image for the qemu provider: netlab image build.")
@@ -29,6 +31,8 @@ def main() -> None:
     # process netlab starts in another working directory (Ansible, Vagrant, tests' subprocesses).
     if os.environ.get("NETLAB_STATE_DIR"):
         os.environ["NETLAB_STATE_DIR"] = os.path.abspath(os.environ["NETLAB_STATE_DIR"])
+    guard()  # a closed pipe or a full disk drops output, never a lab operation half way
+    private_umask()  # what netlab and the commands it starts write is the user's own (0600, 0700)
     try:
         app()
         code: int | str | None = 0
@@ -55,8 +59,13 @@ def leave(code: int | str | None) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe (netlab list | head): 120, as Python's exit says
+        except (OSError, ValueError):  # not guarded (an in-process caller's stream)
             code = code or 120
+    lost = lost_output()
+    if lost is not None:  # the results are not where the user sent them: say so, once
+        sys.stderr.write(f"error: {lost}\n  fix: send the output to a file on a disk with free space, or a pipe\n")
+        sys.stderr.flush()
+        code = code or 1
     os._exit(code or 0)
 
 

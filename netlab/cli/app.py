@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from netlab.cli.once import OnceGroup
 from netlab.errors import LabError, NetlabError
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="netlab",
+    cls=OnceGroup,  # --host A --host B is refused, not B
     help="Virtual labs for overlay networks: bring them up, configure them, prove they work.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -204,7 +206,8 @@ def fail(exc: NetlabError) -> NoReturn:
         if exc.hint:
             err.print(f"  [bold]fix:[/] {escape(exc.hint)}", highlight=False)
         if log is not None and log.path is not None and log.path.exists():
-            err.print(f"  every command netlab ran is in: netlab log {escape(log.path.parent.name)}",
+            command = shlex.join(["netlab", "log", log.path.parent.name])
+            err.print(f"  every command netlab ran is in: {escape(command)}",
                       style="dim", highlight=False)
     raise typer.Exit(exc.exit_code)
 

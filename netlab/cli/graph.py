@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -36,6 +37,9 @@ def graph(
     from netlab.graph import FORMATS, IMAGE_FORMATS, SUFFIXES, graph_text, render_image
 
     try:
+        to_stdout = output is not None and str(output) == "-"  # -o -: standard output, as --format dot alone
+        if to_stdout:
+            output = None
         if fmt is None:
             if output is None:
                 fmt = "dot"
@@ -46,14 +50,31 @@ def graph(
                                   hint=f"name the file .svg, .png, .dot or .mmd, or give --format {'|'.join(FORMATS)}")
         if fmt not in FORMATS:
             raise NetlabError(f"--format {fmt} is not known", hint=f"use one of: {', '.join(FORMATS)}")
-        if output is None and fmt in IMAGE_FORMATS:
-            raise NetlabError(f"--format {fmt} is a picture: it needs a file", hint=f"add -o {lab}.{fmt}")
+        named = SUFFIXES.get(output.suffix.lower()) if output is not None else None
+        if named is not None and named != fmt:  # mermaid text in x.png: no program opens it
+            suffixes = ", ".join(s for s, f in SUFFIXES.items() if f == fmt)
+            raise NetlabError(f"-o {output} names a {named} file, --format is {fmt}",
+                              hint=f"name the file for {fmt} ({suffixes}), or drop --format")
+        if output is None and fmt in IMAGE_FORMATS and not to_stdout:
+            raise NetlabError(f"--format {fmt} is a picture: it needs a file",
+                              hint=f"add -o {shlex.quote(Path(lab).stem + '.' + fmt)}")
         model = load_lab_ref(lab)
         data = render_image(model, fmt) if fmt in IMAGE_FORMATS else graph_text(model, fmt).encode()
     except NetlabError as exc:
         fail(exc)
     if output is None:
-        sys.stdout.write(data.decode())
+        if fmt in IMAGE_FORMATS:  # -o - --format png: the bytes, for a pipe
+            sys.stdout.flush()
+            try:
+                sys.stdout.buffer.write(data)
+                sys.stdout.buffer.flush()
+            except BrokenPipeError:
+                pass  # the reader had enough (| head -c): its choice
+            except OSError as exc:
+                fail(NetlabError(f"cannot write standard output: {exc.strerror or exc}",
+                                 hint="send the picture to a file (-o lab.png) on a disk with free space"))
+        else:
+            sys.stdout.write(data.decode())
         return
     try:
         output.write_bytes(data)

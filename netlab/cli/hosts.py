@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import subprocess
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, BinaryIO, NoReturn
 
 import typer
 
@@ -25,9 +30,6 @@ from netlab.errors import NetlabError
 
 def _run_on_host(lab: str, host: str, provider: str | None, command: list[str],
                  interactive: bool) -> NoReturn:
-    import os
-    import subprocess
-
     try:
         session = open_session(lab, provider, must_be_up=True)
         if host not in session.lab.machines:  # routers too
@@ -60,6 +62,30 @@ def ssh(lab: LabArg, host: HostArg, provider: ProviderOpt = None) -> None:
     # bash when the host has it (every netlab image and Vagrant box does), else sh.
     shell = 'command -v bash >/dev/null && exec bash -l || exec sh -l'
     _run_on_host(lab, host, provider, ["sh", "-c", shell], interactive=True)
+
+
+class _Copier(threading.Thread):
+    """tcpdump's pcap, from its pipe to the sink, each packet as it comes (| wireshark -k -i -);
+    the first write that fails stops tcpdump and is kept in `lost`."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], sink: BinaryIO) -> None:
+        super().__init__(daemon=True)
+        self.proc = proc
+        self.sink = sink
+        self.lost: OSError | None = None
+
+    def run(self) -> None:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while chunk := os.read(fd, 65536):
+            if self.lost is not None:
+                continue  # drain, so tcpdump is never blocked on a full pipe
+            try:
+                self.sink.write(chunk)
+                self.sink.flush()
+            except OSError as exc:
+                self.lost = exc
+                self.proc.terminate()
 
 
 @app.command(epilog=examples("sudo netlab capture lab10 --ping boxA boxC -c 4",
@@ -107,11 +133,28 @@ def capture(
             fail(NetlabError(f"cannot write {write}: {exc.strerror}",
                              hint="give -w a file in a directory you can write, or - for standard output"))
     info(" ".join(argv))
-    captured = run_capture(argv, sink, pinger, info)
+    # tcpdump writes into a pipe and netlab copies it on: tcpdump does not notice a full disk
+    # (-w /dev/full "succeeded"), netlab does, and says so.
+    copiers: list[_Copier] = []
+
+    def copy_on(proc: subprocess.Popen[bytes]) -> Callable[[], None]:
+        copiers.append(_Copier(proc, sink))  # type: ignore[arg-type]
+        copiers[0].start()
+        return copiers[0].join
+
+    captured = run_capture(argv, subprocess.PIPE if sink is not None else None, pinger, info,
+                           copy_on if sink is not None else None)
+    lost = copiers[0].lost if copiers else None
     if sink is not None and write != "-":
-        sink.close()
-        if not quiet():
-            out.print(f"wrote {write}", highlight=False, markup=False)
+        try:
+            sink.close()
+        except OSError as exc:
+            lost = lost or exc
+    if lost is not None and not (write == "-" and lost.errno == errno.EPIPE):  # a reader that left: its choice
+        fail(NetlabError(f"cannot write {'standard output' if write == '-' else write}: {lost.strerror or lost}",
+                         hint="give -w a file on a disk with free space, or - for standard output"))
+    if sink is not None and write != "-" and not quiet():
+        out.print(f"wrote {write}", highlight=False, markup=False)
     if captured.code == 0 and captured.packets == 0:
         fail(nothing_captured(session.lab.name, filter or [], ping))
     raise typer.Exit(captured.code)

@@ -20,26 +20,24 @@ def inventory(
     """An Ansible inventory (YAML) of a running lab: how to reach each host, with absolute paths.
 
     Use it with your own playbooks (ansible-playbook -i FILE, from any directory), or to
-    configure the same machines as another lab: netlab up LAB --provider ssh --inventory FILE.
-    For netns labs, netlab's connection plugin is copied to ~/.ansible/plugins/connection/."""
+    configure the same machines as another lab: netlab up LAB --provider ssh --inventory FILE
+    (not a netns lab's: it reaches namespaces on this machine). For a netns lab, Ansible uses
+    netlab's connection plugin from netlab's package: the file's header and netlab say how
+    (ANSIBLE_CONNECTION_PLUGINS); nothing is written to ~/.ansible."""
     from pathlib import Path
 
-    from netlab.inventory import install_connection_plugin, inventory_text
+    from netlab.inventory import inventory_text, use_command
 
     try:
         session = open_session(lab, provider, must_be_up=True)
         text = inventory_text(session.provider)
-        if session.provider.needs_connection_plugin:
-            where, changed = install_connection_plugin()
-            err.print(f"{'installed' if changed else 'using'} netlab's Ansible connection plugin "
-                      f"{session.provider.name} at {where} (Ansible looks there from any directory)",
-                      markup=False, highlight=False)
         if output:
             try:
                 Path(output).write_text(text)
             except OSError as exc:
                 raise NetlabError(f"cannot write {output}: {exc.strerror or exc}") from None
-            err.print(f"wrote {output}: ansible-playbook -i {output} PLAYBOOK", markup=False, highlight=False)
+            err.print(f"wrote {output}; use it with: {use_command(session.provider, output)}",
+                      markup=False, highlight=False)
         else:
             out.print(text, end="", markup=False, highlight=False)
     except NetlabError as exc:

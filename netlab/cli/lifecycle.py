@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -59,6 +61,11 @@ def up(
     try:
         check_box(box)
         session = open_session(lab, provider, name=name)
+        if inventory is not None and session.provider.name == "ssh" and Path(inventory).is_file():
+            # Read before up records anything: a wrong inventory (a netns lab's) leaves no lab behind.
+            from netlab.providers.ssh.targets import read_inventory
+
+            read_inventory(Path(inventory).resolve(), list(session.lab.hosts))
         if not quiet():
             out.print(f"using [bold]{session.provider.name}[/]: {escape(session.why)}", highlight=False)
         with UpProgress(session.lab.name, err, quiet=quiet()) as shown:
@@ -84,12 +91,13 @@ def up(
     ref = session.lab.name if name else lab
     out.print(
         f"[green]lab {escape(session.lab.name)} is up[/] ({what}, {time.monotonic() - start:.2f} s); "
-        f"check it with: netlab verify {escape(ref)}",
+        f"check it with: {escape(shlex.join(['netlab', 'verify', ref]))}",
         highlight=False,
     )
     if no_overlay and not quiet():
-        out.print(f"exercise mode: no tunnels yet. Build them by hand (netlab ssh {escape(ref)} HOST; "
-                  f"`netlab explain {escape(lab)}` is the answer key), then: netlab verify {escape(ref)}",
+        out.print(f"exercise mode: no tunnels yet. Build them by hand ({escape(shlex.join(['netlab', 'ssh', ref]))} "
+                  f"HOST; `{escape(shlex.join(['netlab', 'explain', lab]))}` is the answer key), then: "
+                  f"{escape(shlex.join(['netlab', 'verify', ref]))}",
                   highlight=False)
 
 

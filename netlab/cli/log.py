@@ -30,6 +30,8 @@ def show_log(
     from netlab.state import LabState
 
     try:
+        if tail is not None and tail < 0:
+            raise NetlabError(f"-n {tail}: a number of lines is not negative", hint="give -n 20 for the last 20 lines")
         name = lab if LAB_NAME_RE.fullmatch(lab) else None
         if name is None:
             from netlab.cli.app import load_lab_ref
@@ -56,7 +58,8 @@ def show_log(
     elif ansible:
         fail(NetlabError(f"lab {name} has no Ansible output", hint="Ansible ran on it? netlab up --via ansible"))
     text = "".join(p if p.endswith("\n") else p + "\n" for p in parts)
-    if tail is not None:
-        text = "\n".join(text.splitlines()[-tail:]) + "\n"
+    if tail is not None:  # -n 0: no line (a [-0:] slice would be all of them)
+        lines = text.splitlines()[-tail:] if tail else []
+        text = "".join(line + "\n" for line in lines)
     sys.stdout.write(text)
     raise typer.Exit(0)

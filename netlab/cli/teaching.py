@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import shlex
 from typing import Annotated
 
 import typer
@@ -75,7 +76,8 @@ def break_lab(
     except NetlabError as exc:
         fail(exc)
     if fault is None:
-        out.print(f"lab {escape(model.name)} has a fault now: find it (netlab verify {escape(lab)}), fix it, "
+        verify = shlex.join(["netlab", "verify", lab])
+        out.print(f"lab {escape(model.name)} has a fault now: find it ({escape(verify)}), fix it, "
                   "verify again", highlight=False)
     else:
         out.print(f"applied {name} to {target.host} {target.tunnel}", markup=False, highlight=False)

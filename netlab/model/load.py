@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from netlab.errors import LabError, LabIssue
+from netlab.errors import LabError, LabIssue, excerpt
 from netlab.model.lab import Host, Lab, Router, Segment, Tunnel, Underlay
 from netlab.model.rules import check_lab
 from netlab.model.underlay_rules import lab_warnings
@@ -39,8 +39,14 @@ def validate_lab(data: Any, source: Path | str, issues: list[LabIssue] | None = 
     together with the ones found here."""
     found = list(issues or [])
     if not isinstance(data, dict):
-        shape = f"a lab file is a mapping with name, underlay, hosts, tunnels; got {_kind(data)}"
+        # Text is the file itself (a password file is one string to YAML): its size, not its words.
+        got = f"text ({len(data)} characters)" if isinstance(data, str) else _kind(data)
+        shape = f"a lab file is a mapping with name, underlay, hosts, tunnels; got {got}"
         raise LabError(source, [*found, LabIssue("", shape)])
+    if data and not any(key in data for key in _LAB_KEYS):
+        # Nothing of a lab at the top (a password file, a config): one error, none of its lines.
+        raise LabError(source, [*found, LabIssue("", f"not a lab file: none of {', '.join(_LAB_KEYS)} at the top "
+                                                     f"(it has {len(data)} other key{'s' if len(data) != 1 else ''})")])
     fields = plain(data)
     try:
         lab = Lab.model_validate(fields)
@@ -53,6 +59,9 @@ def validate_lab(data: Any, source: Path | str, issues: list[LabIssue] | None = 
     if found:
         raise LabError(source, _sorted(found))
     return lab
+
+
+_LAB_KEYS = ("name", "underlay", "hosts", "tunnels")
 
 
 def _sorted(issues: list[LabIssue]) -> list[LabIssue]:
@@ -77,8 +86,8 @@ def _kind(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _short(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _short(text: str) -> str:
+    return excerpt(text)
 
 
 def _with_line(issue: LabIssue, data: Any) -> LabIssue:
@@ -138,7 +147,7 @@ def _issue_from_pydantic(err: Any, data: Any) -> LabIssue:
         loc = loc[:-1]
         path = format_path(loc)
         if kind in _SHAPE:
-            reason = f"{str(loc[-1])!r} must be {_SHAPE[kind]}"
+            reason = f"'{_short(str(loc[-1]))}' must be {_SHAPE[kind]}"
         else:
             reason = str(err.get("ctx", {}).get("error", err["msg"]))
         return LabIssue(path, f"the key {reason}", line_of(data, loc))
@@ -150,7 +159,7 @@ def _issue_from_pydantic(err: Any, data: Any) -> LabIssue:
     if kind == "extra_forbidden":
         model = _model_at(loc[:-1])
         allowed = list(model.model_fields) if model else []
-        message = f"unknown key {str(loc[-1])!r}"
+        message = f"unknown key '{_short(str(loc[-1]))}'"
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         if not close:
             close = [a for a in allowed if a.lower() == str(loc[-1]).lower()][:1]

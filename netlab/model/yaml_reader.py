@@ -25,7 +25,7 @@ from ruamel.yaml.events import (
 )
 from ruamel.yaml.scalarint import BinaryInt, HexInt, OctalInt
 
-from netlab.errors import LabError, LabIssue
+from netlab.errors import LabError, LabIssue, excerpt
 
 MAX_LAB_FILE_BYTES = 1_000_000
 # A lab is a few levels deep and a few hundred values big; anything far beyond is an accident
@@ -142,7 +142,7 @@ def _scan(text: str) -> list[LabIssue]:
             if node is not None and node in top.keys:
                 duplicates.append(LabIssue(
                     format_path((*top.path, node)),
-                    f"duplicate key {node!r} (first on line {top.keys[node]}): each key may appear once",
+                    f"duplicate key '{excerpt(str(node))}' (first on line {top.keys[node]}): each key may appear once",
                     line,
                 ))
             elif node is not None:
@@ -166,7 +166,7 @@ def _scan(text: str) -> list[LabIssue]:
             tag = getattr(event, "tag", None)
             if tag is not None and str(tag) not in STANDARD_TAGS:
                 raise fail(
-                    f"the YAML tag {str(tag)!r} is not allowed: a lab holds plain text, "
+                    f"the YAML tag '{excerpt(str(tag))}' is not allowed: a lab holds plain text, "
                     "numbers, lists and mappings", line, child_path(),
                 )
         if isinstance(event, MappingStartEvent | SequenceStartEvent):

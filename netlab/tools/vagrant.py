@@ -7,6 +7,7 @@ than four fields.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -56,7 +57,8 @@ def failure(proc: subprocess.CompletedProcess[str], cwd: Path) -> NetlabError:
     args = " ".join(proc.args[1:])
     tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
     return NetlabError(f"vagrant {args} failed (exit {proc.returncode}):\n{tail}",
-                       hint=f"cd {cwd} && vagrant {args} to see it all")
+                       hint=f"{shlex.join(['cd', str(cwd)])} && {shlex.join(['vagrant', *map(str, proc.args[1:])])} "
+                       "to see it all")
 
 
 def machine_id(workdir: Path, machine: str, provider: str) -> str:

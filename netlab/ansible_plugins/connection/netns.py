@@ -8,7 +8,10 @@ DOCUMENTATION = """
     short_description: run tasks inside a network namespace on the controller
     description:
         - Like the local connection, but every command runs under C(ip netns exec NAME), where
-          NAME is the host's C(ansible_host). Files are copied on the shared file system.
+          NAME is the host's C(ansible_host), in a UTS namespace of its own named after the host
+          (the last part of NAME), so C(hostname) says the lab host's name, and a task that sets the
+          hostname renames that namespace, never the machine. Files are copied on the shared file
+          system.
     author: netlab developers
     options:
         become_success_timeout:
@@ -37,7 +40,11 @@ class Connection(LocalConnection):
 
     def exec_command(self, cmd, in_data=None, sudoable=True):
         namespace = self._play_context.remote_addr
+        host = namespace.rsplit(".", 1)[-1]  # netlab.LAB.HOST
         # `ip netns exec` (not nsenter) also remounts /sys for the namespace, so tools inside
-        # see its interfaces.
-        wrapped = f"ip netns exec {shlex.quote(namespace)} /bin/sh -c {shlex.quote(cmd)}"
+        # see its interfaces. A network namespace has no hostname: each command gets a UTS
+        # namespace named after the host, as `netlab exec` does (nothing is left to clean up).
+        named = 'hostname "$0" && exec /bin/sh -c "$1"'
+        wrapped = (f"ip netns exec {shlex.quote(namespace)} unshare --uts /bin/sh -c {shlex.quote(named)} "
+                   f"{shlex.quote(host)} {shlex.quote(cmd)}")
         return super().exec_command(wrapped, in_data=in_data, sudoable=sudoable)

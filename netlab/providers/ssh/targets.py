@@ -98,8 +98,11 @@ def target_from_vars(host: str, variables: dict[str, Any], base: Path) -> Target
 
     connection = first("ansible_connection")
     if connection not in (None, "ssh", "smart", "paramiko"):
-        raise NetlabError(f"host {host}: its inventory says ansible_connection={connection}, not ssh",
-                          hint="the ssh provider reaches existing machines over SSH")
+        hint = "the ssh provider reaches existing machines over SSH"
+        if connection == "netns":  # `netlab inventory` of a netns lab: namespaces of this machine
+            hint = ("this is a netns lab's inventory (network namespaces on this machine, not machines): "
+                    "run it as a netns lab (netlab up LAB --name OTHER), or give an inventory of SSH machines")
+        raise NetlabError(f"host {host}: its inventory says ansible_connection={connection}, not ssh", hint=hint)
     if first("ansible_password", "ansible_ssh_pass", "ansible_ssh_password"):
         raise NetlabError(f"host {host}: the inventory gives an SSH password; netlab logs in with keys only",
                           hint="ssh-copy-id the host and set ansible_ssh_private_key_file (or use an agent)")
