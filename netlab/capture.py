@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO
 
 from netlab.errors import NetlabError
 from netlab.model import Lab
@@ -37,11 +45,12 @@ def ping_target(lab: Lab, source: str, target: str) -> str:
 
 
 def capture_argv(
-    provider: Provider, host: str | None, count: int, pcap: bool, filter_words: list[str],
+    provider: Provider, host: str | None, count: int | None, pcap: bool, filter_words: list[str],
     segment: str | None = None,
 ) -> list[str]:
+    """tcpdump's command line; `count` None: until it is stopped (a pcap for Wireshark)."""
     lab = provider.lab
-    if count < 1:
+    if count is not None and count < 1:
         raise NetlabError("--count must be at least 1")
     if host is not None and host not in lab.machines:
         raise NetlabError(f"lab {lab.name} has no host {host!r}", hint=f"hosts: {', '.join(lab.machines)}")
@@ -50,7 +59,7 @@ def capture_argv(
                           hint=f"segments: {', '.join(lab.underlay.networks)}")
     # -n: numbers, not names; -e: MACs, so learned fdb entries can be matched to frames;
     # -l: line-buffered, so output appears as packets arrive; -U: each packet written at once.
-    tcpdump = ["tcpdump", "-n", "-e", "-l", "-c", str(count)]
+    tcpdump = ["tcpdump", "-n", "-e", "-l", *(["-c", str(count)] if count is not None else [])]
     tcpdump += ["-U", "-w", "-"] if pcap else ["-v"]
     words = filter_words or default_filter(lab)
     segment_bridge = getattr(provider, "segment_bridge", None)
@@ -74,3 +83,102 @@ def _machine_on(lab: Lab, host: str | None, segment: str | None) -> tuple[str, s
             return router, lab.router_nics(router)[segment]
     on_segment = [h for h, spec in lab.hosts.items() if segment is None or lab.underlay.segment_of(spec.ip) == segment]
     return (on_segment or list(lab.hosts))[0], lab.underlay.interface
+
+
+def nothing_captured(lab: str, filter_words: list[str], ping: tuple[str, str] | None) -> NetlabError:
+    """What to say when tcpdump saw none of what it was asked to show (an empty capture is a
+    failed demonstration, not a success)."""
+    what = f"no packet matching `{' '.join(filter_words)}`" if filter_words else "no packet"
+    if ping is not None:
+        return NetlabError(f"0 packets captured: {what} crossed while {ping[0]} pinged {ping[1]}",
+                           hint=f"is the overlay working (netlab verify {lab})? or widen the filter "
+                                "(without one, everything but IPv6 noise is shown)")
+    return NetlabError(f"0 packets captured: {what} crossed while tcpdump ran",
+                       hint="make traffic while capturing (--ping SRC DST), or widen the filter")
+
+
+# How long tcpdump may take to start listening (ssh to an emulated VM, a loaded machine), and how
+# long the capture goes on once the ping is over (its last replies still on their way).
+LISTEN_SECONDS = 60.0
+AFTER_PING_SECONDS = 2.0
+_CAPTURED = re.compile(rb"^(\d+) packets? captured")
+
+
+@dataclass
+class Captured:
+    code: int  # tcpdump's exit status (0 also when netlab stopped it)
+    packets: int | None  # how many packets tcpdump says it captured (None: it did not say)
+    listening: bool  # tcpdump said it was listening
+
+
+def run_capture(argv: list[str], sink: IO[bytes] | int | None, pinger: list[str] | None,
+                say: Callable[[str], None] = lambda _: None,
+                attach: Callable[[subprocess.Popen[bytes]], Callable[[], None]] | None = None) -> Captured:
+    """Run tcpdump (`argv`), its packets to `sink` (None: standard output; subprocess.PIPE: to
+    whatever `attach` starts reading them, whose returned callable runs once tcpdump has ended,
+    before its pipes close) and its messages to standard error; with `pinger`, make the traffic:
+    the ping starts once tcpdump says it is listening (a fixed wait missed the first packets on a
+    loaded machine: the ARP request a lesson shows), and the capture ends when tcpdump has its -c
+    packets or soon after the ping ends."""
+    wake = threading.Event()  # tcpdump listens, or is gone
+    heard: dict[str, int] = {}  # "listening": 1 once it said so; "packets": what it said it captured
+    with subprocess.Popen(argv, stdout=sink, stderr=subprocess.PIPE) as proc:
+        assert proc.stderr is not None
+        reader = threading.Thread(target=_relay, args=(proc.stderr, wake, heard), daemon=True)
+        reader.start()
+        finish = attach(proc) if attach is not None else None
+        try:
+            if pinger is not None:
+                if _until_listening(proc, wake, heard):
+                    say(" ".join(pinger))
+                    _ping_while(proc, pinger)
+                elif proc.poll() is None:
+                    proc.terminate()  # it never listened: a ping now would show nothing either
+            code = proc.wait()
+        except KeyboardInterrupt:  # Ctrl-C: tcpdump got it too and prints what it captured
+            code = _stop(proc)
+        if finish is not None:
+            finish()
+        reader.join(timeout=5)
+    return Captured(0 if code in (0, -15) else code, heard.get("packets"), "listening" in heard)
+
+
+def _relay(stream: IO[bytes], wake: threading.Event, heard: dict[str, int]) -> None:
+    """tcpdump's standard error to ours, line by line, noting "listening on" and its count."""
+    for line in stream:
+        sys.stderr.buffer.write(line)
+        sys.stderr.flush()
+        if b"listening on" in line:
+            heard["listening"] = 1
+            wake.set()
+        elif (m := _CAPTURED.match(line.strip())) is not None:
+            heard["packets"] = int(m[1])
+    wake.set()  # tcpdump is gone: nobody waits for it any longer
+
+
+def _until_listening(proc: subprocess.Popen[bytes], wake: threading.Event, heard: dict[str, int]) -> bool:
+    """Wait until tcpdump listens; False when it ended (or never listened) instead."""
+    wake.wait(LISTEN_SECONDS)
+    return proc.poll() is None and "listening" in heard
+
+
+def _ping_while(proc: subprocess.Popen[bytes], pinger: list[str]) -> None:
+    """Ping until tcpdump has its packets (then the ping stops) or the ping ends (then tcpdump
+    gets AFTER_PING_SECONDS more, and is stopped)."""
+    with subprocess.Popen(pinger, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as ping:
+        while proc.poll() is None and ping.poll() is None:
+            time.sleep(0.02)
+        if ping.poll() is None:
+            ping.terminate()
+        try:
+            proc.wait(timeout=AFTER_PING_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.terminate()  # fewer packets than -c: the ping is over, so is the capture
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> int:
+    try:
+        return proc.wait(timeout=5)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        proc.terminate()
+        return proc.wait()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from netlab.macs import stable_mac
+from netlab.macs import tunnel_mac
 
 from .conftest import needs_root, netlab_namespaces
 
@@ -70,7 +70,7 @@ def test_an_exercise_lab_stays_one_reset_and_up_no_overlay_remove_only_netlabs_t
         ok("exec", lab, "boxC", "--", "ip", "link", "del", "vxlan0")
         student_builds(lab, "boxC", 6, "id", "100", "group", "239.255.0.1", "ttl", "5", "dstport", "4789")
         theirs = device(lab, "boxC")
-        assert theirs is not None and theirs["address"] != stable_mac(lab, "boxC", "vxlan0")
+        assert theirs is not None and theirs["address"] != tunnel_mac("boxC", "vxlan0")
 
         again = ok("up", "lab10", "--name", lab, "--no-overlay")
         assert "nothing changed" not in again
@@ -83,7 +83,7 @@ def test_an_exercise_lab_stays_one_reset_and_up_no_overlay_remove_only_netlabs_t
         # and builds nothing.
         ok("exec", lab, "boxA", "--", "ip", "link", "add", "vxlan0", "type", "vxlan", "id", "100", "group",
            "239.255.0.1", "ttl", "5", "dstport", "4789", "dev", "enp0s8")
-        ok("exec", lab, "boxA", "--", "ip", "link", "set", "vxlan0", "address", stable_mac(lab, "boxA", "vxlan0"))
+        ok("exec", lab, "boxA", "--", "ip", "link", "set", "vxlan0", "address", tunnel_mac("boxA", "vxlan0"))
         reset = netlab("reset", lab)
         assert reset.returncode == 0 and "created" not in reset.stdout + reset.stderr, reset.stderr
         assert "exercise state" in reset.stdout

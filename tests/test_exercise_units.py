@@ -13,7 +13,7 @@ from netlab.catalog import resolve
 from netlab.configure.device import Device, build, from_link
 from netlab.configure.exercise import netlab_made
 from netlab.errors import NetlabError
-from netlab.macs import stable_mac
+from netlab.macs import tunnel_mac
 from netlab.model import load_lab
 
 FLOOD = load_lab(resolve("vxlan-flood"))
@@ -69,7 +69,7 @@ def test_faults_apply_to_the_devices_real_parameters() -> None:
 def test_netlabs_own_device_is_told_by_its_mac() -> None:
     tunnel = FLOOD.tunnels[0]
     assert not netlab_made(FLOOD, "h1", tunnel, STUDENT, was_full=True), "a student's device after a full up"
-    ours = {**STUDENT, "address": stable_mac(FLOOD.name, "h1", "vxlan0")}
+    ours = {**STUDENT, "address": tunnel_mac("h1", "vxlan0")}
     assert netlab_made(FLOOD, "h1", tunnel, ours, was_full=False)
 
 

@@ -10,7 +10,10 @@ the provider the lesson runs on (qemu: the tunnel types this machine's kernel la
 For each lesson the test runs every command in order under an instance name of its own
 (`netlab up LAB ...` gets `--name lsn-LAB`; every other command's lab argument becomes the
 instance, except explain's; expectations are never renamed, so they must not name the lab),
-checks each exit code and expectation, and always takes the lab down. The netns lessons need root
+checks each exit code and expectation, and always takes the lab down. A capture runs CAPTURE_RUNS
+times (each time after the commands just before it that print nothing, such as the `ip neigh
+flush` that makes the ping ask ARP again): a capture that shows what it should only now and then
+is a stale lesson too. The netns lessons need root
 and take 15-30 s each on the shared 2-core test machine (mostly Python starting netlab once per
 command); the qemu ones are marked qemu and slow (1.5-5 min each, mostly `up`).
 The structural tests (every catalog lab has a lesson with the five parts, every expectation is in
@@ -45,6 +48,8 @@ HEADER = re.compile(r"<!--\s*netlab-lesson:\s*(?P<args>[^>]*?)\s*-->")
 SECTIONS = ("## Goal", "## Steps", "## What to look at", "## Questions", "## Break and fix")
 # Commands that take a lab file or catalog name, not a running lab: never renamed.
 FILE_COMMANDS = {"explain", "lint", "list", "render", "schema"}
+# How many times each capture step runs: all must show what the lesson expects.
+CAPTURE_RUNS = 3
 
 
 @dataclass
@@ -123,6 +128,23 @@ def renamed(step: Step, lab: str, instance: str) -> list[str]:
     return [*argv[:2], instance, *argv[3:]]  # the lab argument only: `-- ip link show gre1` stays
 
 
+def schedule(steps: list[Step]) -> list[tuple[Step, int]]:
+    """The steps as run: (step, run), a capture CAPTURE_RUNS times, each time after the silent
+    `exec` commands right before it (its preparation: they print nothing)."""
+    out: list[tuple[Step, int]] = []
+    for index, step in enumerate(steps):
+        out.append((step, 1))
+        if step.argv[1] != "capture":
+            continue
+        start = index
+        while start > 0 and steps[start - 1].argv[1] == "exec" and not steps[start - 1].shown \
+                and steps[start - 1].exit == 0:
+            start -= 1
+        for run in range(2, CAPTURE_RUNS + 1):
+            out += [(prep, run) for prep in steps[start:index]] + [(step, run)]
+    return out
+
+
 # -- the lessons' form: no root, no lab ---------------------------------------------------------
 def test_every_catalog_lab_has_a_lesson_and_every_lesson_a_lab() -> None:
     labs = {e.name for e in catalog.catalog()}
@@ -154,6 +176,10 @@ def test_lesson_form(name: str) -> None:
             f"line {step.line}: a checked command shows its output"
     up, down = steps[0].argv, steps[-1].argv
     assert up[1:3] == ["up", lesson.lab], "the first command brings the lab up"
+    # On a shared machine a bare `up LAB` is everyone's lab: the lesson shows --name where it starts.
+    before_up = lesson.text[lesson.text.index("\n## Steps\n"):lesson.text.index(f"$ {steps[0].command}")]
+    assert f"netlab up {lesson.lab}" in before_up and "--name " in before_up, \
+        "the steps start by showing `netlab up LAB --name NAME` (for a shared machine)"
     assert ("--provider" in up and up[up.index("--provider") + 1] == "qemu") == (lesson.provider == "qemu")
     assert down[1:3] == ["down", lesson.lab], "the last command takes it down"
     # The break-and-fix exercise: a break, a verify that fails, then a verify that passes.
@@ -166,6 +192,15 @@ def test_lesson_form(name: str) -> None:
     assert verifies and verifies[0].exit == 1, "after the break, verify fails (# exit: 1)"
     assert verifies[-1].exit == 0 and "all checks pass" in verifies[-1].expect, "the fix makes verify pass"
     assert all(s.expect for s in steps if s.argv[1] == "verify"), "every verify says what it expects"
+
+
+def test_teaching_shows_a_name_of_ones_own_before_any_command() -> None:
+    text = (REPO / "docs" / "teaching.md").read_text(encoding="utf-8")
+    first_command = text.index("sudo netlab ")
+    shared = text.index("## On a shared machine")
+    assert shared < first_command, "the --name section comes first"
+    section = text[shared:text.index("\n## ", shared + 1)]
+    assert "sudo netlab up lab10 --name " in section and "sudo netlab down " in section
 
 
 def test_the_parser_reads_commands_checks_and_output(tmp_path: Path) -> None:
@@ -184,6 +219,10 @@ def test_the_parser_reads_commands_checks_and_output(tmp_path: Path) -> None:
     assert renamed(up, "demo", "lsn-demo") == ["netlab", "up", "demo", "--provider", "qemu", "--name", "lsn-demo"]
     assert renamed(Step("netlab explain demo", 1), "demo", "lsn-demo") == ["netlab", "explain", "demo"]
     assert renamed(Step("netlab verify lab10-routed", 1), "lab10", "x") == ["netlab", "verify", "lab10-routed"]
+    flush = Step("netlab exec demo boxA -- ip neigh flush dev vxlan0", 2)
+    capture = Step("netlab capture demo --ping boxA boxB -c 1", 3, shown=["1 packet captured"])
+    runs = schedule([step, flush, capture])
+    assert [(s.line, n) for s, n in runs] == [(5, 1), (2, 1), (3, 1), (2, 2), (3, 2), (2, 3), (3, 3)]
     exec_ = Step("netlab exec geneve boxA -- ip -d link show geneve", 1)
     assert renamed(exec_, "geneve", "x") == ["netlab", "exec", "x", "boxA", "--", "ip", "-d", "link", "show", "geneve"]
 
@@ -199,17 +238,18 @@ def run_lesson(name: str, timeout_up: float, timeout: float) -> None:
     assert netlab_namespaces(instance) == [], f"{instance} is already up"
     # Every step runs even after one went wrong: a stale lesson shows all its stale lines at once.
     try:
-        for step in lesson.steps:
+        for step, run in schedule(lesson.steps):
             argv = renamed(step, lesson.lab, instance)
             started = time.monotonic()
             proc = subprocess.run([*NETLAB, *argv[1:]], capture_output=True, text=True,
                                   timeout=timeout_up if argv[1] == "up" else timeout)
             output = proc.stdout + proc.stderr
-            log.append({"command": step.command, "exit": proc.returncode,
-                        "seconds": round(time.monotonic() - started, 1),
-                        "stdout": proc.stdout.replace(instance, lesson.lab),
-                        "stderr": proc.stderr.replace(instance, lesson.lab)})
-            where = f"{name}.md line {step.line}: {shlex.join(argv)}"
+            where = f"{name}.md line {step.line}: {shlex.join(argv)}" + (f" (run {run})" if run > 1 else "")
+            if run == 1:
+                log.append({"command": step.command, "exit": proc.returncode,
+                            "seconds": round(time.monotonic() - started, 1),
+                            "stdout": proc.stdout.replace(instance, lesson.lab),
+                            "stderr": proc.stderr.replace(instance, lesson.lab)})
             wrong = ["a Traceback"] if "Traceback" in output else []
             wrong += [f"exit {proc.returncode}, lesson says {step.exit}"] if proc.returncode != step.exit else []
             wrong += [f"no `{text}`" for text in step.expect if text not in output]

@@ -46,7 +46,8 @@ def verify(
     check: Annotated[list[str] | None, typer.Option("--check", "-k",
                      help="run only this check (repeatable)")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON object: results and causes")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="whole evidence (every line of every command)")]
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="every failure's whole evidence (default: the short "
+                     "evidence of failures no cause explains)")]
     = False,
     no_hints: Annotated[bool, typer.Option("--no-hints", help="hide the lab's expected values (for students)")]
     = False,

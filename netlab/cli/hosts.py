@@ -6,6 +6,7 @@ import errno
 import os
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, BinaryIO, NoReturn
 
@@ -95,7 +96,8 @@ def capture(
                                              autocompletion=complete_host)] = None,
     segment: Annotated[str | None, typer.Option("--segment", help="capture on this underlay segment "
                                                 "(routed labs: compare the TTL on both sides of a router)")] = None,
-    count: Annotated[int, typer.Option("-c", "--count", help="stop after N packets")] = 20,
+    count: Annotated[int | None, typer.Option("-c", "--count", help="stop after N packets "
+                                              "[default: 20; with -w: until stopped]")] = None,
     write: Annotated[str | None, typer.Option("-w", help="write a pcap file instead of printing; - for "
                                               "standard output (| wireshark -k -i -)")] = None,
     ping: Annotated[tuple[str, str] | None, typer.Option("--ping", metavar="SRC DST",
@@ -106,12 +108,13 @@ def capture(
 ) -> None:
     """tcpdump on the underlay: outer and inner headers of the overlay's packets."""
     import sys
-    import time
 
-    from netlab.capture import capture_argv, ping_target
+    from netlab.capture import capture_argv, nothing_captured, ping_target, run_capture
 
     try:
         session = open_session(lab, provider, must_be_up=True)
+        if count is None and write is None:
+            count = 20
         argv = capture_argv(session.provider, host, count, write is not None, filter or [], segment)
         pinger = None
         if ping is not None:
@@ -132,23 +135,16 @@ def capture(
     info(" ".join(argv))
     # tcpdump writes into a pipe and netlab copies it on: tcpdump does not notice a full disk
     # (-w /dev/full "succeeded"), netlab does, and says so.
-    with subprocess.Popen(argv, stdout=subprocess.PIPE if sink is not None else None) as proc:
-        copier = None
-        if sink is not None and proc.stdout is not None:
-            copier = _Copier(proc, sink)
-            copier.start()
-        if pinger is not None:
-            time.sleep(1.0)  # tcpdump is listening by then (under emulation too)
-            info(" ".join(pinger))
-            subprocess.run(pinger, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
-            try:
-                proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                proc.terminate()  # fewer packets than -c: the ping is over, so is the capture
-        code = proc.wait()
-        if copier is not None:
-            copier.join()
-    lost = copier.lost if copier is not None else None
+    copiers: list[_Copier] = []
+
+    def copy_on(proc: subprocess.Popen[bytes]) -> Callable[[], None]:
+        copiers.append(_Copier(proc, sink))  # type: ignore[arg-type]
+        copiers[0].start()
+        return copiers[0].join
+
+    captured = run_capture(argv, subprocess.PIPE if sink is not None else None, pinger, info,
+                           copy_on if sink is not None else None)
+    lost = copiers[0].lost if copiers else None
     if sink is not None and write != "-":
         try:
             sink.close()
@@ -159,4 +155,6 @@ def capture(
                          hint="give -w a file on a disk with free space, or - for standard output"))
     if sink is not None and write != "-" and not quiet():
         out.print(f"wrote {write}", highlight=False, markup=False)
-    raise typer.Exit(0 if code in (0, -15) else code)
+    if captured.code == 0 and captured.packets == 0:
+        fail(nothing_captured(session.lab.name, filter or [], ping))
+    raise typer.Exit(captured.code)

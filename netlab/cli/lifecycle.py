@@ -205,12 +205,16 @@ def list_running(
         out.print("no lab is up on this machine", highlight=False)
         return
     table = Table(title="labs up on this machine")
-    for col in ("name", "lab file", "provider", "phase", "mode", "hosts", "since"):
-        table.add_column(col)
+    # Folded, never cut: a name or a lab file with an ellipsis is one a teacher cannot type.
+    # A name is at most 16 characters: whole, on one line; the rest wrap (words) or fold (paths).
+    table.add_column("name", no_wrap=True, min_width=max(len(str(r["name"])) for r in rows))
+    for col in ("lab file", "provider", "phase", "mode", "hosts", "since (UTC)"):
+        table.add_column(col, overflow="fold")
     for row in rows:
+        since = str(row.get("since", "")).replace("T", " ")[:16]  # to the minute: 2026-12-03 14:20
         # .get: a row of another kind (an orphan) may have no mode.
         table.add_row(*(escape(str(row.get(k, ""))) for k in ("name", "lab_file", "provider", "phase", "mode",
-                                                              "hosts", "since")))
+                                                              "hosts")), escape(since))
     out.print(table)
     for row in rows:
         if "fix" in row:

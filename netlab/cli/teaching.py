@@ -47,6 +47,13 @@ def break_lab(
     try:
         session = open_session(lab, provider, must_be_up=True)
         model, state = session.lab, session.provider.state
+        if host is not None and host in model.routers:  # not "no host": say what a router can break
+            nic = next(iter(model.router_nics(host).values()))
+            raise NetlabError(f"{host} is a router of lab {model.name}: netlab break's faults are on the hosts' "
+                              "tunnels, and a router has none (it only forwards)",
+                              hint=f"break a host ({', '.join(model.hosts)}), or the router by hand, e.g. cut "
+                                   f"a segment off: "
+                                   + shlex.join(["netlab", "exec", lab, host, "--", "ip", "link", "set", nic, "down"]))
         record = state.read()
         if list_faults or reveal:
             faults.check_host(model, host)

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from netlab.configure.ipbatch import configure_host, configure_router, current_links, run_commands
-from netlab.macs import stable_mac
+from netlab.macs import tunnel_mac
 from netlab.model import Lab, Tunnel
 from netlab.providers.base import Progress, Provider
 
@@ -24,7 +24,7 @@ def netlab_made(lab: Lab, host: str, t: Tunnel, link: dict[str, Any], was_full: 
     """Whether `link` (named like tunnel `t`, on `host`) is a device netlab built."""
     if t.kind.carries != "ethernet":
         return was_full
-    return str(link.get("address", "")).lower() == stable_mac(lab.name, host, t.name)
+    return str(link.get("address", "")).lower() == tunnel_mac(host, t.name)
 
 
 def remove_netlab_tunnels(provider: Provider, progress: Progress, was_full: bool) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from netlab.macs import stable_mac
+from netlab.macs import tunnel_mac
 from netlab.model import Lab, Tunnel
 from netlab.model.routing import routes
 
@@ -37,7 +37,7 @@ def tunnel_vars(lab: Lab, host: str, tunnel: Tunnel) -> dict[str, Any]:
         "address": str(iface),
         # Ethernet tunnels get a fixed MAC: after a reboot the peers' ARP and fdb entries still
         # hold, instead of pointing at the random MAC the device had before.
-        "mac": stable_mac(lab.name, host, tunnel.name) if tunnel.kind.carries == "ethernet" else None,
+        "mac": tunnel_mac(host, tunnel.name) if tunnel.kind.carries == "ethernet" else None,
         "family": iface.version,
         "ipv6": tunnel.ipv6,
         "mtu": tunnel.mtu,

@@ -180,6 +180,39 @@ class Diagnosis:
             self.add(Cause(host, "params", text, f"{dev} on {host}: {p.student}", device=dev, param="ttl",
                            rank=RANK["ttl"]), lambda c, o: False, case)
 
+    def path_ttl(self) -> None:
+        """Devices with the lab's own TTL whose packets still die on the way: the lab file's ttl is
+        lower than the routers between two endpoints (a held-out lab's mistake, which params
+        cannot see: the devices are as the lab says). One cause per tunnel, told from the endpoint
+        that reaches the fewest peers. Any number of router hops: a packet that leaves with TTL n
+        crosses n - 1 routers and dies at the n-th on its path."""
+        wrong = {(c.host, c.device) for c, _ in self.causes if c.param == "ttl"}
+        for t in self.lab.tunnels:
+            multicast = t.effective_mode == "multicast"
+            leaves = t.ttl if t.ttl else (1 if multicast else 64)  # unset: the kernel's default
+            dies: dict[str, dict[str, str]] = {}  # host -> peer -> the router its packets die at
+            needs = 0
+            for host in t.endpoints:
+                if (host, t.name) in wrong:
+                    continue  # the device's own TTL differs from the lab's: self.ttl said why
+                for peer in t.endpoints:
+                    path = routers_between(self.lab, host, peer) if peer != host else None
+                    if path and leaves <= len(path):
+                        dies.setdefault(host, {})[peer] = path[leaves - 1]
+                        needs = max(needs, len(path) + 1)
+            if not dies:
+                continue
+            host = max(dies, key=lambda h: len(dies[h]))
+            routers = ", ".join(dict.fromkeys(dies[host].values()))
+            what = "multicast" if multicast else "its packets"
+            text = (f"{t.name} on {host}: ttl {leaves} (as the lab says) is too low for the path: {what} from "
+                    f"{host} leaves with TTL {leaves} and dies at router {routers}, the {_nth(leaves)} router on "
+                    f"its way to {', '.join(dies[host])} (the lab's ttl must be {needs} or more)")
+            student = f"{t.name} on {host}: ttl is too low: {what} from {host} dies at router {routers}"
+            scopes = [involving(h, t.name, set(peers)) for h, peers in dies.items()]
+            self.add(Cause(host, "params", text, student, device=t.name, param="ttl", rank=RANK["ttl"]),
+                     lambda c, o, scopes=scopes: any(scope(c, o) for scope in scopes))
+
     def key(self, case: Case, t: Tunnel, p: Problem) -> None:
         host, dev = case.host, t.name
         others = [h for h in t.endpoints if h != host]
@@ -219,6 +252,7 @@ class Diagnosis:
             return []
         self.underlay()
         self.params()
+        self.path_ttl()
         self.flood()
         explained: set[str] = set()
         causes = []
@@ -240,6 +274,10 @@ class Diagnosis:
         order = list(self.lab.hosts)
         causes.sort(key=lambda c: (-len(c.explains), c.rank, order.index(c.host) if c.host in order else 0))
         return causes
+
+
+def _nth(n: int) -> str:
+    return {1: "first", 2: "second", 3: "third"}.get(n, f"{n}th")
 
 
 def diagnose(ctx: Context, result: Any, seen: Seen) -> list[Cause]:

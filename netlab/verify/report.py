@@ -1,5 +1,6 @@
-"""The verify report: the causes first, then a table of checks × hosts, then every failure with
-its evidence (short by default, whole with `verbose`); or one JSON object (`as_json`)."""
+"""The verify report: the causes first, then a table of checks × hosts, then every failure in one
+line and the evidence (short) of those no cause explains; `verbose` shows every failure's whole
+evidence. Or one JSON object (`as_json`), which always has every failure's evidence."""
 
 from __future__ import annotations
 
@@ -35,9 +36,10 @@ def print_report(console: Console, lab: Lab, result: VerifyResult, verbose: bool
         for n, cause in enumerate(result.causes, 1):
             text = hide(cause.summary if hints else cause.student)
             count = len(cause.explains)
+            shown = cause.explains if verbose else cause.explains[:8]
             console.print(f"[bold red]{n}.[/] [bold]{escape(cause.host)}[/]: {escape(text)}", highlight=False)
             console.print(f"   [dim]explains {count} failed result{'s' if count != 1 else ''}: "
-                          f"{escape(hide(', '.join(cause.explains[:8])))}{' ...' if count > 8 else ''}[/]",
+                          f"{escape(hide(', '.join(shown)))}{' ...' if count > len(shown) else ''}[/]",
                           highlight=False)
         console.print()
     table = Table(title=f"netlab verify {lab.name}")
@@ -64,14 +66,27 @@ def print_report(console: Console, lab: Lab, result: VerifyResult, verbose: bool
         table.add_row(name, *cells, check.proves)
     console.print(table)
     failed = result.failed
+    # A cause already says what went wrong for the failures it explains: repeating each one's
+    # evidence buried the failures no cause explains (one wrong VNI printed 89 lines). So by
+    # default an explained failure is one line naming its cause; -v shows its evidence too.
+    cause_of = {i: n for n, cause in reversed(list(enumerate(result.causes, 1))) for i in cause.explains}
+    quiet_evidence = 0
     for case in failed:
         outcome = result.outcome(case)
+        cause = cause_of.get(case.id)
         console.print(f"[bold red]FAIL[/] {escape(hide(case.id))} on {escape(case.host)}: "
-                      f"{escape(hide(_summary(outcome, hints)))}",
+                      f"{escape(hide(_summary(outcome, hints)))}"
+                      + (f" [dim](cause {cause})[/]" if cause is not None else ""),
                       highlight=False)
+        if cause is not None and not verbose:
+            quiet_evidence += bool(outcome.evidence)
+            continue
         for ev in outcome.evidence:
             console.print("  " + hide(ev.render(verbose)).replace("\n", "\n    "), markup=False, highlight=False,
                           style="dim")
+    if quiet_evidence:
+        console.print(f"[dim]evidence of the failures a cause explains: netlab verify {escape(lab.name)} -v[/]",
+                      highlight=False)
     passed = len(result.cases) - len(failed)
     verdict = "[green]all checks pass[/]" if not failed else f"[bold red]{len(failed)} failed[/]"
     console.print(f"{passed} passed, {len(failed)} failed in {result.seconds:.2f} s: {verdict}")
