@@ -47,4 +47,4 @@ def test_ls_at_80_columns_cuts_neither_name_nor_lab_file_nor_since(tmp_path: Pat
     assert "…" not in table, table
     assert f"│ {name} " in table, "the name on one line, whole"
     assert str(path) in cells(table, 1), table
-    assert re.search(r"\d{4}-\d\d-\d\d ?\d\d:\d\d", cells(table, 5)), table
+    assert re.search(r"\d{4}-\d\d-\d\d ?\d\d:\d\d", cells(table, 6)), table  # after mode
