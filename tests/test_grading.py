@@ -17,25 +17,12 @@ import yaml
 from netlab import grading
 
 from .conftest import needs_root, netlab_namespaces
+from .test_teaching import SEED_LAB10, netlab
 
 NETLAB = [sys.executable, "-m", "netlab"]
 LAB10 = Path(__file__).resolve().parents[1] / "labs" / "lab10.yml"
 
-# The seed's commands for lab10 on each box (DESIGN.md).
-SEED = {
-    host: [
-        "ip link add vxlan0 type vxlan id 100 group 239.255.0.1 ttl 5 dstport 4789 dev enp0s8",
-        f"ip addr add 192.168.60.{last}/24 dev vxlan0",
-        "ip link set vxlan0 up",
-    ]
-    for host, last in (("boxA", 4), ("boxB", 5), ("boxC", 6))
-}
-
-
-def netlab(*args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([*NETLAB, *args], capture_output=True, text=True, timeout=300)
-    assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
-    return proc
+SEED = SEED_LAB10  # the seed's commands for lab10 on each box (DESIGN.md)
 
 
 def student_types(lab: str, host: str, command: str) -> None:
