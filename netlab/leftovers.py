@@ -72,9 +72,9 @@ def down(name: str, progress: Progress) -> bool:
         return False
     had_folder = state.dir.exists()
     if not had_folder:
-        owners = {c.folder for c in map(namespaces.claim_of, present) if c is not None and c.live}
-        if owners and all(_owned_elsewhere(ns) for ns in present):
-            folder = sorted(owners)[0]
+        owners = namespaces.ownership(name, None, set(), set(present)).elsewhere
+        if owners and len(owners) == len(present):
+            folder = sorted(owners.values())[0]
             raise NetlabError(
                 f"lab {name} is not up from this state folder ({state.dir.parent}): its namespaces belong to "
                 f"{folder}",
@@ -82,33 +82,19 @@ def down(name: str, progress: Progress) -> bool:
     with state.locked():
         if state.exists:
             state.salvage()
-        token = state.token
         recorded = {r.name for r in state.resources("netns")} if state.exists else set()
-        doomed, kept = [], []
-        for ns in present:
-            claim = namespaces.claim_of(ns)
-            mine = claim is not None and claim.token == token
-            if mine or claim is None or not claim.live or ns in recorded:
-                doomed.append(ns)
-            else:
-                kept.append(ns)
-        if kept:
-            progress(f"leaving {len(kept)} namespaces alone: another netlab state folder owns them "
-                     f"({namespaces.claim_of(kept[0]).folder})")  # type: ignore[union-attr]
+        found = namespaces.ownership(name, state.token, recorded, set(present))
+        if found.elsewhere:
+            progress(f"leaving {len(found.elsewhere)} namespaces alone: another netlab state folder owns them "
+                     f"({next(iter(found.elsewhere.values()))})")
+        doomed = found.ours + found.orphans
         if doomed:
             progress(f"deleting {len(doomed)} namespaces and the processes inside")
-            left = namespaces.delete(doomed)
-            if left:
-                raise NetlabError(f"could not delete namespaces: {', '.join(sorted(left))}")
+            namespaces.delete(doomed)
         if state.exists:
             _remove_recorded(state, progress)
         state.forget()
     return bool(doomed) or had_folder
-
-
-def _owned_elsewhere(ns: str) -> bool:
-    claim = namespaces.claim_of(ns)
-    return claim is not None and claim.live
 
 
 def _remove_recorded(state: LabState, progress: Progress) -> None:

@@ -72,10 +72,7 @@ def _ip(*args: str, input: str | None = None, check: bool = True) -> subprocess.
 
 
 def existing_namespaces() -> set[str]:
-    proc = _ip("-j", "netns", "list", check=False)
-    if proc.returncode != 0 or not proc.stdout.strip():
-        return set()
-    return {entry["name"] for entry in json.loads(proc.stdout)}
+    return namespaces.existing()
 
 
 class NetnsProvider(Provider):
@@ -150,44 +147,27 @@ class NetnsProvider(Provider):
         return self.state.dir / "hosts" / host
 
     # -- lifecycle -------------------------------------------------------------------------------
-    # -- ownership -------------------------------------------------------------------------------
-    def _ownership(self, present: set[str]) -> tuple[list[str], dict[str, Path], list[str]]:
-        """The lab's namespaces that exist, split: (ours, {another state's: its folder}, orphans).
-        Ours: claimed with our token, or recorded by our state (made before claims existed)."""
-        token = self.state.token
+    def _ownership(self, present: set[str]) -> namespaces.Ownership:
         recorded = {r.name for r in self.state.resources("netns")}
-        ours, elsewhere, orphans = [], {}, []
-        for ns in namespaces.of_lab(self.lab.name, present):
-            claim = namespaces.claim_of(ns)
-            if claim is not None and token is not None and claim.token == token:
-                ours.append(ns)
-            elif claim is not None and claim.live:
-                elsewhere[ns] = claim.folder
-            elif claim is None and ns in recorded:
-                ours.append(ns)
-            else:
-                orphans.append(ns)
-        return ours, elsewhere, orphans
+        return namespaces.ownership(self.lab.name, self.state.token, recorded, present)
 
     def prepare(self, progress: Progress) -> None:
-        _, elsewhere, orphans = self._ownership(existing_namespaces())
-        if elsewhere:
-            folder = next(iter(elsewhere.values()))
+        found = self._ownership(existing_namespaces())
+        if found.elsewhere:
+            folder = next(iter(found.elsewhere.values()))
             raise NetlabError(
                 f"lab {self.lab.name}'s namespaces belong to the same lab brought up from another netlab state "
                 f"folder ({folder})",
                 hint=f"take that one down first (NETLAB_STATE_DIR={shlex.quote(str(folder.parent))} netlab down "
                      f"{self.lab.name}), or give this one another name (--name)")
-        unclaimed = [ns for ns in orphans if namespaces.claim_of(ns) is None]
-        if unclaimed:
+        if found.unclaimed:
             raise NetlabError(
-                f"namespaces {', '.join(unclaimed)} exist and no netlab state here made them",
+                f"namespaces {', '.join(found.unclaimed)} exist and no netlab state here made them",
                 hint=f"if they are left from a lab whose state is lost: netlab down {self.lab.name} removes them")
-        if orphans:
-            progress(f"removing {len(orphans)} namespaces left by lab {self.lab.name} of a state folder that is gone")
-            left = namespaces.delete(orphans)
-            if left:
-                raise NetlabError(f"could not delete namespaces: {', '.join(sorted(left))}")
+        if found.orphans:
+            progress(f"removing {len(found.orphans)} namespaces left by lab {self.lab.name} of a state folder "
+                     "that is gone")
+            namespaces.delete(found.orphans)
 
     def create(self, progress: Progress) -> None:
         self._ensure_neighbour_capacity(progress)
@@ -195,8 +175,7 @@ class NetnsProvider(Provider):
         present = existing_namespaces()
         wanted = self._all_namespaces()
         missing = [n for n in wanted if n not in present]
-        ours, _, _ = self._ownership(present)
-        gone = sorted(n for n in ours if n not in wanted)
+        gone = sorted(n for n in self._ownership(present).ours if n not in wanted)
         if gone:
             # Hosts taken out of the lab file: their namespaces (and cables) go.
             progress(f"removing {', '.join(n.rsplit('.', 1)[1] for n in gone)} (no longer in the lab)")
@@ -308,19 +287,17 @@ class NetnsProvider(Provider):
         if daemons:
             progress(f"stopping {len(daemons)} smcrouted")
             stop_processes(daemons, grace=5)
-        ours, elsewhere, orphans = self._ownership(existing_namespaces())
-        if elsewhere:
-            folder = next(iter(elsewhere.values()))
-            progress(f"leaving {len(elsewhere)} namespaces of lab {self.lab.name} alone: another netlab state "
-                     f"folder owns them ({folder})")
-        doomed = sorted(ours + orphans)
+        found = self._ownership(existing_namespaces())
+        if found.elsewhere:
+            folder = next(iter(found.elsewhere.values()))
+            progress(f"leaving {len(found.elsewhere)} namespaces of lab {self.lab.name} alone: another netlab "
+                     f"state folder owns them ({folder})")
+        doomed = sorted(found.ours + found.orphans)
         if doomed:
             progress(f"deleting {len(doomed)} namespaces")
             # Deleting a namespace deletes every interface inside it, veth peers included; the
             # processes inside (exec, ssh, capture) are ended first, by PID.
-            left = namespaces.delete(doomed)
-            if left:
-                raise NetlabError(f"could not delete namespaces: {', '.join(sorted(left))}")
+            namespaces.delete(doomed)
 
     def status(self) -> list[HostStatus]:
         present = existing_namespaces()

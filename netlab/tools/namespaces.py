@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 
 from netlab import labfolder
+from netlab.errors import NetlabError
 
 CLAIMS = Path("/run/netlab/claims")
 NETNS_DIR = Path("/run/netns")
@@ -47,6 +48,36 @@ def existing() -> set[str]:
 def of_lab(lab: str, present: set[str] | None = None) -> list[str]:
     prefix = f"{PREFIX}{lab}."
     return sorted(n for n in (existing() if present is None else present) if n.startswith(prefix))
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """A lab's existing namespaces, by who may change or remove them."""
+
+    ours: list[str]  # claimed with our token, or recorded by our state (made before claims existed)
+    elsewhere: dict[str, Path]  # claimed by another state's live lab folder: {namespace: that folder}
+    orphans: list[str]  # nothing claims them, or their claim's folder is gone
+
+    @property
+    def unclaimed(self) -> list[str]:
+        return [ns for ns in self.orphans if claim_of(ns) is None]
+
+
+def ownership(lab: str, token: str | None, recorded: set[str], present: set[str] | None = None) -> Ownership:
+    ours: list[str] = []
+    elsewhere: dict[str, Path] = {}
+    orphans: list[str] = []
+    for ns in of_lab(lab, present):
+        found = claim_of(ns)
+        if found is not None and token is not None and found.token == token:
+            ours.append(ns)
+        elif found is not None and found.live:
+            elsewhere[ns] = found.folder
+        elif found is None and ns in recorded:
+            ours.append(ns)
+        else:
+            orphans.append(ns)
+    return Ownership(ours, elsewhere, orphans)
 
 
 def claim_of(ns: str) -> Claim | None:
@@ -114,16 +145,17 @@ def stop_processes_in(names: list[str], grace: float = 3.0) -> list[int]:
     return [p.pid for p in alive]
 
 
-def delete(names: list[str]) -> set[str]:
-    """End the processes inside, delete the namespaces, release their claims; returns those left."""
+def delete(names: list[str]) -> None:
+    """End the processes inside, delete the namespaces, release their claims."""
     if not names:
-        return set()
+        return
     stop_processes_in(names)
     subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns del {n}\n" for n in names),
                    capture_output=True, text=True, timeout=120)
     left = existing() & set(names)
     release([n for n in names if n not in left])
-    return left
+    if left:
+        raise NetlabError(f"could not delete namespaces: {', '.join(sorted(left))}")
 
 
 def orphans() -> dict[str, list[str]]:
