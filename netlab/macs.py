@@ -19,3 +19,8 @@ def tunnel_mac(host: str, tunnel: str) -> str:
     by the next `up s1`. Host and tunnel names are unique in a lab, and no two labs share an
     overlay, so that is unique where it matters."""
     return stable_mac(host, tunnel)
+
+
+def tenant_mac(tenant: str) -> str:
+    """The MAC of a tenant's eth0 (tenant names are unique in a lab, and differ from hosts')."""
+    return stable_mac(tenant, "eth0")

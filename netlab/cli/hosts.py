@@ -32,9 +32,9 @@ def _run_on_host(lab: str, host: str, provider: str | None, command: list[str],
                  interactive: bool) -> NoReturn:
     try:
         session = open_session(lab, provider, must_be_up=True)
-        if host not in session.lab.machines:  # routers too
+        if host not in session.lab.nodes:  # routers and tenants too
             raise NetlabError(f"lab {session.lab.name} has no host {host!r}",
-                              hint=f"hosts: {', '.join(session.lab.machines)}")
+                              hint=f"hosts: {', '.join(session.lab.nodes)}")
         argv = session.provider.host_argv(host, command, interactive=interactive)
     except NetlabError as exc:
         fail(exc)

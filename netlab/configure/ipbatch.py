@@ -14,11 +14,19 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from netlab.configure.bridged import (
+    bridge_differences,
+    parse_links,
+    static_differences,
+    tenant_query,
+    unit_devices,
+)
 from netlab.errors import NetlabError
 from netlab.model import Lab, Tunnel
 from netlab.providers.base import Progress, Provider
 from netlab.render.hostvars import host_vars
 from netlab.render.scripts import batches, command_lines, host_script, router_installer
+from netlab.render.tenants import TENANT_IFNAME
 from netlab.tunnels import KERNEL_DEVICES
 
 BATCH_TIMEOUT = 60.0
@@ -40,23 +48,38 @@ def apply_ip_batch(provider: Provider, progress: Progress, prune: bool = True) -
             return configure_router(provider, machine)
         return configure_host(provider, machine, prune)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(16, len(lab.machines)))) as pool:
-        changes = [c for machine_changes in pool.map(one, lab.machines) for c in machine_changes]
+    workers = max(1, min(16, len(lab.machines)))
+    changes: list[str] = []
+    if lab.tenants and prune:
+        # A tenant moved to another host keeps its namespace: its old cable goes everywhere first,
+        # or the new host would find the namespace's eth0 still taken.
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            changes += [c for found in pool.map(lambda h: prune_host(provider, h), lab.hosts) for c in found]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        changes += [c for machine_changes in pool.map(one, lab.machines) for c in machine_changes]
     for change in changes:
         progress(change)
     return changes
 
 
-def configure_host(provider: Provider, host: str, prune: bool = True) -> list[str]:
+def prune_host(provider: Provider, host: str) -> list[str]:
+    links, _ = current_links(provider, host)
+    commands, changes = removal_commands(provider, host, links)
+    if commands:
+        run_commands(provider, host, commands)
+    return changes
+
+
+def removal_commands(provider: Provider, host: str, links: dict[str, dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """Commands that remove the host's virtual devices the lab does not have, and what they say."""
     lab = provider.lab
-    links, host_routes = current_links(provider, host)
-    fdb = current_flood_lists(provider, host, [t for t in lab.tunnels_of(host) if t.name in links])
-    changes: list[str] = []
-    commands: list[str] = ["ip link set lo up"]
-    wanted = {"lo", lab.underlay.interface, *(t.name for t in lab.tunnels_of(host)), *KERNEL_DEVICES}
+    wanted = {"lo", lab.underlay.interface, *KERNEL_DEVICES,
+              *(d for t in lab.tunnels_of(host) for d in unit_devices(lab, host, t))}
     # Only virtual devices go (they have a kind): a VM's own NICs are never touched.
     extra = [name for name in sorted(set(links) - wanted) if (links[name].get("linkinfo") or {}).get("info_kind")]
-    removed = extra if prune and provider.owns_machines else []
+    removed = extra if provider.owns_machines else []
+    commands: list[str] = []
+    changes: list[str] = []
     if len(removed) > 1:
         # Marked with a group of netlab's and removed in one call: the kernel unregisters them as
         # one batch (3000 bridges: ~50 s instead of ~110 s one `ip link del` at a time).
@@ -68,7 +91,21 @@ def configure_host(provider: Provider, host: str, prune: bool = True) -> list[st
         changes.append(f"{host}: removed {len(removed)} devices not in the lab ({', '.join(removed[:3])}, ...)")
     else:
         changes += [f"{host}: removed {name} (not in the lab)" for name in removed]
-    script = host_script(lab, host)
+    return commands, changes
+
+
+def configure_host(provider: Provider, host: str, prune: bool = True) -> list[str]:
+    lab = provider.lab
+    links, host_routes = current_links(provider, host)
+    fdb = current_flood_lists(provider, host, [t for t in lab.tunnels_of(host) if t.name in links])
+    changes: list[str] = []
+    commands: list[str] = ["ip link set lo up"]
+    if prune:
+        removals, changes = removal_commands(provider, host, links)
+        commands += removals
+    variables = provider.ansible_group_vars()
+    script = host_script(lab, host, variables)
+    tenant_links = current_tenant_links(provider, host)
     underlay = links.get(lab.underlay.interface)
     why = underlay_differences(lab, host, underlay)
     fresh = underlay is None or not _global_addresses(underlay)  # a host netlab has not configured yet
@@ -90,13 +127,18 @@ def configure_host(provider: Provider, host: str, prune: bool = True) -> list[st
         link = links.get(t.name)
         if link is None:
             changes.append(f"{host}: {t.name} created")
+            stale = [d for d in unit_devices(lab, host, t) if d in links]
         else:
-            why = device_differences(lab, host, t, link, fdb.get(t.name))
+            why = [*device_differences(lab, host, t, link, fdb.get(t.name)),
+                   *bridge_differences(lab, host, t, links, tenant_links),
+                   *static_differences(lab, host, t, fdb.get(t.name))]
             if not why:
                 continue
-            commands.append(f"ip link del {t.name}")
+            stale = [d for d in unit_devices(lab, host, t) if d in links]
             changes.append(f"{host}: {t.name} rebuilt ({'; '.join(why)})")
-        commands += tunnel_commands(lab, host, t)
+        # A tunnel and what it carries here are one unit: its bridge and tenants' cables go with it.
+        commands += [f"ip link del {d}" for d in stale]
+        commands += tunnel_commands(lab, host, t, variables=variables)
     if fresh:
         parts = [lab.underlay.interface, *(t.name for t in lab.tunnels_of(host))]  # nothing was there
         changes = [f"{host}: configured ({', '.join(parts)})"]
@@ -130,13 +172,13 @@ def configure_router(provider: Provider, router: str) -> list[str]:
     return [f"{router}: router configured"] if "netlab: changed" in result.stdout else []
 
 
-def current_flood_lists(provider: Provider, host: str, tunnels: list[Tunnel]) -> dict[str, set[str]]:
-    """For tunnels that name their peers: the destinations of their all-zeros fdb entries."""
+def current_flood_lists(provider: Provider, host: str, tunnels: list[Tunnel]) -> dict[str, list[dict[str, Any]]]:
+    """For tunnels that name their peers: their own (`self`) fdb entries."""
     named = [t for t in tunnels if t.kind.lists_peers(t)]
     if not named:
         return {}
     proc = _batch(provider, host, "bridge", [f"fdb show dev {t.name}" for t in named], "-j", check=False)
-    out: dict[str, set[str]] = {}
+    out: dict[str, list[dict[str, Any]]] = {}
     # One JSON array per command, one line each, in the order of the commands (entries shown for
     # one device do not name it).
     for t, line in zip(named, proc.stdout.splitlines(), strict=False):
@@ -144,8 +186,18 @@ def current_flood_lists(provider: Provider, host: str, tunnels: list[Tunnel]) ->
             entries = json.loads(line)
         except ValueError:
             continue
-        out[t.name] = {e["dst"] for e in entries if isinstance(entries, list) and isinstance(e, dict)
-                       and e.get("mac") == "00:00:00:00:00:00" and "dst" in e}
+        if isinstance(entries, list):
+            out[t.name] = [e for e in entries if isinstance(e, dict) and "dst" in e]
+    return out
+
+
+def current_tenant_links(provider: Provider, host: str) -> dict[str, dict[str, Any] | None]:
+    """Each tenant on `host`: its eth0 as its namespace reports it (None: missing)."""
+    prefix = provider.ansible_group_vars().get("netlab_tenant_prefix", "")
+    out: dict[str, dict[str, Any] | None] = {}
+    for name, ns in tenant_query(provider.lab, host, prefix):
+        proc = _batch(provider, host, "ip", ["addr show"], "-d", "-j", "-n", ns, check=False)
+        out[name] = parse_links(proc.stdout.splitlines()[0] if proc.stdout else "").get(TENANT_IFNAME)
     return out
 
 
@@ -165,16 +217,18 @@ def underlay_differences(lab: Lab, host: str, link: dict[str, Any] | None) -> li
 
 
 def device_differences(lab: Lab, host: str, t: Tunnel, link: dict[str, Any],
-                       flood_to: set[str] | None) -> list[str]:
+                       entries: list[dict[str, Any]] | None) -> list[str]:
     """Why an existing tunnel device must be rebuilt (empty: it is what the lab says)."""
     why = t.kind.differences(lab, host, t, link)
-    extra = _global_addresses(link) - {ipaddress.ip_interface(t.endpoints[host])}
+    own = t.endpoints[host]
+    extra = _global_addresses(link) - ({ipaddress.ip_interface(own)} if own and not t.bridge else set())
     if extra:
         why.append(f"extra address {', '.join(sorted(map(str, extra)))}")
     mac = host_vars_tunnel(lab, host, t).get("mac")
     if mac and link.get("address") != mac:
         why.append(f"MAC is {link.get('address')}, netlab gives it {mac}")
-    if flood_to is not None:
+    if entries is not None:
+        flood_to = {e["dst"] for e in entries if e.get("mac") == "00:00:00:00:00:00"}
         peers = {lab.hosts[h].ip for h in t.endpoints if h != host}
         if flood_to != peers:
             why.append(f"floods to {', '.join(sorted(flood_to)) or 'nobody'}, lab says {', '.join(sorted(peers))}")
@@ -185,17 +239,21 @@ def host_vars_tunnel(lab: Lab, host: str, t: Tunnel) -> dict[str, Any]:
     return next(v for v in host_vars(lab, host)["netlab_tunnels"] if v["name"] == t.name)
 
 
-def tunnel_commands(lab: Lab, host: str, t: Tunnel, changed: dict[str, Any] | None = None) -> list[str]:
+def tunnel_commands(lab: Lab, host: str, t: Tunnel, changed: dict[str, Any] | None = None,
+                    variables: dict[str, Any] | None = None) -> list[str]:
     """The commands of one tunnel: the overlay template rendered for it alone (with some of its
-    variables `changed`: how `netlab break` builds a wrong device from the same template)."""
-    only = host_script(lab, host, {"netlab_tunnels": [{**host_vars_tunnel(lab, host, t), **(changed or {})}]})
+    variables `changed`: how `netlab break` builds a wrong device from the same template), with
+    the provider's `variables` (netns: where the tenants' namespaces are)."""
+    only = host_script(lab, host, {**(variables or {}),
+                                   "netlab_tunnels": [{**host_vars_tunnel(lab, host, t), **(changed or {})}]})
     return command_lines(only.overlay)
 
 
 def run_commands(provider: Provider, host: str, commands: list[str]) -> None:
     """`ip` and `bridge` commands on a host, each run of one tool as one batch."""
     for tool, lines in batches(commands):
-        _batch(provider, host, tool, lines)
+        name, *options = tool.split(" ")
+        _batch(provider, host, name, lines, *options)
 
 
 def _global_addresses(link: dict[str, Any]) -> set[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:

@@ -6,7 +6,7 @@ to each other, `yaml_reader` the bounded YAML reading and `load` what puts them 
 
 from __future__ import annotations
 
-from netlab.model.lab import ALL_CHECKS, Host, Lab, Router, Segment, Tunnel, Underlay
+from netlab.model.lab import ALL_CHECKS, Host, Lab, Router, Segment, Tenant, Tunnel, Underlay
 from netlab.model.load import load_lab, validate_lab
 
-__all__ = ["ALL_CHECKS", "Host", "Lab", "Router", "Segment", "Tunnel", "Underlay", "load_lab", "validate_lab"]
+__all__ = ["ALL_CHECKS", "Host", "Lab", "Router", "Segment", "Tenant", "Tunnel", "Underlay", "load_lab", "validate_lab"]

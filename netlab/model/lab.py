@@ -282,8 +282,15 @@ class Tunnel(Strict):
         default=True, description="false: the device gets no IPv6 link-local address (addrgenmode none), so "
         "no router solicitations or MLD reports cross the tunnel; `bridge fdb` then lists a peer only "
         "after traffic to it (the FDB lesson)")
-    endpoints: dict[HostName, InterfaceAddress] = Field(
-        description="host name -> the host's address on this tunnel, with prefix length"
+    bridge: InterfaceName | None = Field(
+        default=None, description="Ethernet types: the device is a port of this Linux bridge on every endpoint "
+        "(tenants plug into it); endpoint addresses are then optional and, when given, go on the bridge")
+    arp_suppress: bool = Field(
+        default=False, description="static (and evpn) with a bridge: the VTEP answers its tenants' ARP from "
+        "permanent neighbour entries (neigh_suppress); no ARP crosses the tunnel")
+    endpoints: dict[HostName, InterfaceAddress | None] = Field(
+        description="host name -> the host's address on this tunnel, with prefix length (with a bridge: "
+        "optional, ~ for none)"
     )
 
     @property
@@ -306,7 +313,33 @@ class Tunnel(Strict):
         return self.mtu if self.mtu is not None else underlay_mtu - self.overhead
 
     def interface(self, host: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
-        return ipaddress.ip_interface(self.endpoints[host])
+        address = self.endpoints[host]
+        if address is None:
+            raise KeyError(f"{host} has no address on {self.name}")
+        return ipaddress.ip_interface(address)
+
+    @property
+    def addresses(self) -> dict[str, str]:
+        """Endpoints that have an address on this tunnel (on a bridged tunnel some may have none)."""
+        return {host: address for host, address in self.endpoints.items() if address is not None}
+
+    @property
+    def device_with_address(self) -> str:
+        """Where an endpoint's address sits: on the bridge (the SVI) when there is one."""
+        return self.bridge or self.name
+
+
+class Tenant(Strict):
+    """A workload (a VM or container in a cloud): its own network namespace and hostname on its
+    host, one veth (eth0) into its tunnel's bridge."""
+
+    host: HostName = Field(description="the VTEP it runs on (an endpoint of its tunnel)")
+    tunnel: InterfaceName = Field(description="the tunnel whose bridge it plugs into")
+    ip: InterfaceAddress = Field(description="its address on eth0, with prefix length, e.g. 10.100.0.1/24")
+
+    @property
+    def interface(self) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+        return ipaddress.ip_interface(self.ip)
 
 
 class Lab(Strict):
@@ -325,6 +358,8 @@ class Lab(Strict):
     )
     routers: dict[HostName, Router] = Field(
         default_factory=dict, description="routers between underlay segments (a routed underlay)")
+    tenants: dict[HostName, Tenant] = Field(
+        default_factory=dict, description="workloads behind the tunnels' bridges: name -> host, tunnel, ip")
     points: dict[CheckName, _int(0, 1000)] | None = Field(  # type: ignore[valid-type]
         default=None, description="netlab grade: points a check earns when all its results pass "
         "(default 1 for every check that applies)")
@@ -341,3 +376,15 @@ class Lab(Strict):
 
     def tunnels_of(self, host: str) -> list[Tunnel]:
         return [t for t in self.tunnels if host in t.endpoints]
+
+    @property
+    def nodes(self) -> list[str]:
+        """Everything a command can reach by name: hosts, routers, then tenants."""
+        return [*self.machines, *self.tenants]
+
+    def tunnel(self, name: str) -> Tunnel:
+        return next(t for t in self.tunnels if t.name == name)
+
+    def tenants_of(self, tunnel: str, host: str | None = None) -> dict[str, Tenant]:
+        """The tenants on `tunnel` (those on `host` only, if given), in the file's order."""
+        return {n: t for n, t in self.tenants.items() if t.tunnel == tunnel and (host is None or t.host == host)}

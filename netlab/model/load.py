@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from netlab.errors import LabError, LabIssue, excerpt
-from netlab.model.lab import Host, Lab, Router, Segment, Tunnel, Underlay
+from netlab.model.lab import Host, Lab, Router, Segment, Tenant, Tunnel, Underlay
 from netlab.model.rules import check_lab
 from netlab.model.underlay_rules import lab_warnings
 from netlab.model.yaml_reader import format_path, line_of, parse_path, plain, read_yaml
@@ -106,6 +106,8 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         return Tunnel
     if len(loc) == 2 and loc[0] == "routers" and isinstance(loc[1], str):
         return Router
+    if len(loc) == 2 and loc[0] == "tenants" and isinstance(loc[1], str):
+        return Tenant
     if len(loc) == 3 and loc[:2] == ("underlay", "segments"):
         return Segment
     return None
@@ -217,7 +219,7 @@ def _rules_on_what_is_valid(plain: dict[str, Any], errors: list[Any], data: Any)
             bad_hosts.add(str(loc[1]))
         elif head == "tunnels" and len(loc) >= 2 and isinstance(loc[1], int):
             bad_tunnels.add(loc[1])
-        elif head in ("name", "title", "description", "box", "checks"):
+        elif head in ("name", "title", "description", "box", "checks", "tenants", "points"):
             fixed.pop(head, None)  # not used by any rule
         else:
             return []

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 from netlab.errors import LabIssue
 from netlab.model.lab import Lab, Tunnel
+from netlab.model.tenant_rules import bridges_and_tenants
 from netlab.model.underlay_rules import underlay_and_machines, unusable
 from netlab.tunnels import types_with
 
@@ -32,6 +33,7 @@ def check_lab(
         *(issue for k, tunnel in enumerate(lab.tunnels)
           for issue in _tunnel(lab, index[k], tunnel, unchecked_hosts)),
         *_across_tunnels(lab, index),
+        *bridges_and_tenants(lab, index),
         *_checks(lab),
     ]
 
@@ -95,11 +97,16 @@ def _tunnel(lab: Lab, i: int, t: Tunnel, unchecked_hosts: Collection[str]) -> It
 def _endpoints(lab: Lab, p: str, t: Tunnel, unchecked_hosts: Collection[str]) -> Iterator[LabIssue]:
     family = t.kind.endpoint_family
     networks: set[Network] = set()
-    for host in t.endpoints:
+    for host, address in t.endpoints.items():
         path = f"{p}.endpoints.{host}"
         if host not in lab.hosts and host not in unchecked_hosts:
             known = ", ".join(lab.hosts) or "(none)"
             yield LabIssue(path, f"no host {host!r}; hosts are: {known}")
+        if address is None:
+            if t.bridge is None:
+                yield LabIssue(path, "needs an address with prefix length, e.g. 192.168.60.4/24 (only a tunnel "
+                               "with a bridge may leave it out: its tenants carry the addresses)")
+            continue
         iface = t.interface(host)
         if iface.version != family:
             want = t.kind.endpoint_family_hint()
@@ -156,8 +163,14 @@ def _across_tunnels(lab: Lab, index: list[int]) -> Iterator[LabIssue]:
             yield LabIssue(f"{p}.name", f"{t.name!r} is already the name of tunnels[{names[t.name]}]")
         names.setdefault(t.name, i)
         for host in t.endpoints:
-            iface = t.interface(host)
             path = f"{p}.endpoints.{host}"
+            if host in lab.hosts and t.kind.is_udp:
+                yield from _udp_clash(p, i, t, host, udp_ids, udp_ports, once)
+            elif host in lab.hosts and len(t.endpoints) == 2:
+                yield from _ip_clash(p, i, t, host, ip_tunnels, once)
+            if t.endpoints[host] is None:
+                continue
+            iface = t.interface(host)
             where = f"{host} on tunnels[{i}]"
             if iface.ip in addresses:
                 yield LabIssue(path, f"{iface.ip} is already used by {addresses[iface.ip]}")
@@ -172,41 +185,45 @@ def _across_tunnels(lab: Lab, index: list[int]) -> Iterator[LabIssue]:
                     )
                     break
             subnets_on_host[host].setdefault(iface.network, i)
-            if host not in lab.hosts:
-                continue
-            if t.kind.is_udp:
-                # The kernel allows one device per (port, VNI) on a host, and one tunnel type
-                # per UDP port.
-                port = t.effective_dstport
-                key = (host, port, t.vni)
-                if key in udp_ids:
-                    yield from once(LabIssue(
-                        f"{p}.vni",
-                        f"{host} already has a device with vni {t.vni} on port "
-                        f"{port} (tunnels[{udp_ids[key]}]): the kernel refuses two",
-                    ))
-                udp_ids.setdefault(key, i)
-                user = udp_ports.get((host, port))
-                if user is not None and user[0] != t.type:
-                    yield from once(LabIssue(
-                        f"{p}.dstport",
-                        f"{host} already uses UDP port {port} for {user[0]} (tunnels[{user[1]}]): "
-                        f"{t.type} needs another port",
-                    ))
-                udp_ports.setdefault((host, port), (t.type, i))
-            elif len(t.endpoints) == 2:
-                peer = next(h for h in t.endpoints if h != host)
-                # Types that share an IP protocol are separate in the kernel (the GRE protocol
-                # field tells them apart), so only two tunnels of the same type and key collide.
-                key4 = (t.type, host, peer, t.key)
-                if key4 in ip_tunnels:
-                    yield from once(LabIssue(
-                        f"{p}.key" if t.kind.has_key else f"{p}.type",
-                        f"{host}-{peer} already has a {t.type} tunnel (tunnels[{ip_tunnels[key4]}]) "
-                        "with the same key: the kernel cannot tell them apart"
-                        + ("; give each a different key" if t.kind.has_key else ""),
-                    ))
-                ip_tunnels.setdefault(key4, i)
+
+
+def _udp_clash(p: str, i: int, t: Tunnel, host: str, udp_ids: dict[tuple[str, int | None, int | None], int],
+               udp_ports: dict[tuple[str, int | None], tuple[str, int]],
+               once: Callable[[LabIssue], Iterator[LabIssue]]) -> Iterator[LabIssue]:
+    # The kernel allows one device per (port, VNI) on a host, and one tunnel type per UDP port.
+    port = t.effective_dstport
+    key = (host, port, t.vni)
+    if key in udp_ids:
+        yield from once(LabIssue(
+            f"{p}.vni",
+            f"{host} already has a device with vni {t.vni} on port "
+            f"{port} (tunnels[{udp_ids[key]}]): the kernel refuses two",
+        ))
+    udp_ids.setdefault(key, i)
+    user = udp_ports.get((host, port))
+    if user is not None and user[0] != t.type:
+        yield from once(LabIssue(
+            f"{p}.dstport",
+            f"{host} already uses UDP port {port} for {user[0]} (tunnels[{user[1]}]): "
+            f"{t.type} needs another port",
+        ))
+    udp_ports.setdefault((host, port), (t.type, i))
+
+
+def _ip_clash(p: str, i: int, t: Tunnel, host: str, ip_tunnels: dict[tuple[str, str, str, int | None], int],
+              once: Callable[[LabIssue], Iterator[LabIssue]]) -> Iterator[LabIssue]:
+    peer = next(h for h in t.endpoints if h != host)
+    # Types that share an IP protocol are separate in the kernel (the GRE protocol field tells
+    # them apart), so only two tunnels of the same type and key collide.
+    key4 = (t.type, host, peer, t.key)
+    if key4 in ip_tunnels:
+        yield from once(LabIssue(
+            f"{p}.key" if t.kind.has_key else f"{p}.type",
+            f"{host}-{peer} already has a {t.type} tunnel (tunnels[{ip_tunnels[key4]}]) "
+            "with the same key: the kernel cannot tell them apart"
+            + ("; give each a different key" if t.kind.has_key else ""),
+        ))
+    ip_tunnels.setdefault(key4, i)
 
 
 def _checks(lab: Lab) -> Iterator[LabIssue]:

@@ -113,6 +113,12 @@ class Provider(ABC):
     def host_argv(self, host: str, command: list[str], interactive: bool = False) -> list[str]:
         """argv that runs `command` on `host` from this machine."""
 
+    def tenant_argv(self, tenant: str, command: list[str], interactive: bool = False) -> list[str]:
+        """argv that runs `command` in a tenant: its namespace inside its host, named after it."""
+        named = ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', tenant, *command]
+        host = self.lab.tenants[tenant].host
+        return self.host_argv(host, ["ip", "netns", "exec", tenant, *named], interactive=interactive)
+
     def batch_argv(self, host: str, tool: str, *options: str) -> list[str]:
         """argv that runs `tool OPTIONS -batch -` (ip or bridge, commands on stdin) on `host`."""
         return self.host_argv(host, [tool, *options, "-batch", "-"])

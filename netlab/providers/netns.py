@@ -127,7 +127,8 @@ class NetnsProvider(Provider):
         return switch_namespace(self.lab.name)
 
     def _all_namespaces(self) -> list[str]:
-        return [self.switch, *(self.ns(m) for m in self.lab.machines)]
+        # Tenants are namespaces of the lab like hosts (the host's bridge reaches them by a veth).
+        return [self.switch, *(self.ns(m) for m in self.lab.nodes)]
 
     def segment_bridge(self, segment: str) -> str:
         index = list(self.lab.underlay.networks).index(segment)
@@ -302,7 +303,7 @@ class NetnsProvider(Provider):
     def status(self) -> list[HostStatus]:
         present = existing_namespaces()
         out = []
-        for host in self.lab.machines:
+        for host in self.lab.nodes:
             ns = self.ns(host)
             if ns not in present:
                 out.append(HostStatus(host, "missing"))
@@ -348,7 +349,9 @@ class NetnsProvider(Provider):
         }
 
     def ansible_group_vars(self) -> dict[str, Any]:
-        return {"netlab_boot_unit": False}
+        # The tenants' namespaces are made here, with the lab's prefix (inside a VM the overlay
+        # script makes them, named like the tenants).
+        return {"netlab_boot_unit": False, "netlab_tenant_prefix": namespace(self.lab.name, "")}
 
     def testinfra_uri(self, host: str) -> str:
         return f"netns://{self.ns(host)}"

@@ -131,6 +131,8 @@ class VagrantProvider(Provider):
         return True
 
     def host_argv(self, host: str, command: list[str], interactive: bool = False) -> list[str]:
+        if host in self.lab.tenants:
+            return self.tenant_argv(host, command, interactive)
         argv = ["ssh", "-F", str(self.ssh_config)] + (["-t"] if interactive else [])
         if interactive:
             return [*argv, host, *command]

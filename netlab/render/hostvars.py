@@ -8,6 +8,7 @@ from typing import Any
 from netlab.macs import tunnel_mac
 from netlab.model import Lab, Tunnel
 from netlab.model.routing import routes
+from netlab.render.tenants import bridged_vars
 
 
 def tunnel_vars(lab: Lab, host: str, tunnel: Tunnel) -> dict[str, Any]:
@@ -17,7 +18,7 @@ def tunnel_vars(lab: Lab, host: str, tunnel: Tunnel) -> dict[str, Any]:
     point_to_point = tunnel.effective_mode == "p2p"
     listed = point_to_point or tunnel.kind.lists_peers(tunnel)
     peers = [lab.hosts[h].ip for h in tunnel.endpoints if h != host] if listed else []
-    iface = tunnel.interface(host)
+    address = tunnel.endpoints[host]
     return {
         "name": tunnel.name,
         "type": tunnel.type,
@@ -34,15 +35,16 @@ def tunnel_vars(lab: Lab, host: str, tunnel: Tunnel) -> dict[str, Any]:
         "local": local,
         "remote": peers[0] if point_to_point and peers else None,
         "peers": peers,
-        "address": str(iface),
+        "address": address,  # None: a bridged tunnel whose host has no address on it
         # Ethernet tunnels get a fixed MAC: after a reboot the peers' ARP and fdb entries still
         # hold, instead of pointing at the random MAC the device had before.
         "mac": tunnel_mac(host, tunnel.name) if tunnel.kind.carries == "ethernet" else None,
-        "family": iface.version,
+        "family": ipaddress.ip_interface(address).version if address else None,
         "ipv6": tunnel.ipv6,
         "mtu": tunnel.mtu,
         "effective_mtu": tunnel.effective_mtu(lab.underlay.mtu),
         "overhead": tunnel.overhead,
+        **bridged_vars(lab, host, tunnel),
     }
 
 

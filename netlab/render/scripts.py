@@ -95,14 +95,19 @@ def router_installer(lab: Lab, router: str, variables: dict[str, Any]) -> str:
 
 
 def batches(commands: list[str]) -> list[tuple[str, list[str]]]:
-    """Group consecutive commands by tool (`ip`, `bridge`) for `ip -batch` / `bridge -batch`."""
+    """Group consecutive commands by tool (`ip`, `bridge`) for `ip -batch` / `bridge -batch`.
+    A command for a tenant's namespace (`ip -n NS ...`) keeps its option: the tool is `ip -n NS`."""
     out: list[tuple[str, list[str]]] = []
     for cmd in commands:
-        tool, _, rest = cmd.partition(" ")
-        if tool not in ("ip", "bridge"):
+        words = cmd.split(" ")
+        tool, rest = words[0], words[1:]
+        if tool == "ip" and rest[:1] == ["-n"] and len(rest) > 2:
+            tool, rest = f"ip -n {rest[1]}", rest[2:]
+        if tool.split(" ")[0] not in ("ip", "bridge"):
             raise ValueError(f"not an ip or bridge command: {cmd}")
+        line = " ".join(rest)
         if out and out[-1][0] == tool:
-            out[-1][1].append(rest)
+            out[-1][1].append(line)
         else:
-            out.append((tool, [rest]))
+            out.append((tool, [line]))
     return out

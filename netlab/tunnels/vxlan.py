@@ -28,9 +28,10 @@ class Vxlan(TunnelType):
     wire_marker = "VXLAN"
     has_vni = True
     default_dstport = 4789
-    modes = ("p2p", "multicast", "flood")
+    modes = ("p2p", "multicast", "flood", "static")
     mode_help = ("p2p (default without group), multicast (default with group), "
-                 "flood (static head-end replication to every peer)")
+                 "flood (static head-end replication to every peer), static (no learning: head-end "
+                 "replication and a permanent forwarding entry for every MAC netlab gives elsewhere)")
     has_group = True
     learns_macs = True
 
@@ -40,8 +41,8 @@ class Vxlan(TunnelType):
         return "multicast" if t.group else "p2p"
 
     def lists_peers(self, t: Tunnel) -> bool:
-        # flood: one all-zeros fdb entry per peer (head-end replication).
-        return self.effective_mode(t) == "flood"
+        # flood, static: one all-zeros fdb entry per peer (head-end replication).
+        return self.effective_mode(t) in ("flood", "static")
 
     def rules(self, lab: Lab, path: str, t: Tunnel) -> Iterator[LabIssue]:
         mode = self.effective_mode(t)
@@ -66,8 +67,11 @@ class Vxlan(TunnelType):
             want["group"] = {str(t.group)}
         elif mode == "p2p":
             want["remote"] = {lab.hosts[peers(t, host)[0]].ip}
-        else:  # flood: the peers are fdb entries, the device knows only its own address
+        else:  # flood, static: the peers are fdb entries, the device knows only its own address
             want["local"] = {lab.hosts[host].ip}
+        if mode == "static":
+            # iproute2 prints the flag as a JSON boolean: the device must not learn.
+            want["learning"] = {"False"}
         return want
 
     def udp_wire(self, local: str, t: Tunnel) -> tuple[list[str], list[str]]:

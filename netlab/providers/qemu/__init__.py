@@ -332,6 +332,8 @@ class QemuProvider(Provider):
 
     # -- reaching hosts -------------------------------------------------------------------------
     def host_argv(self, host: str, command: list[str], interactive: bool = False) -> list[str]:
+        if host in self.lab.tenants:
+            return self.tenant_argv(host, command, interactive)
         if not self.ssh_config.exists():
             raise NetlabError(f"lab {self.lab.name} has no VMs", hint=f"netlab up {self.lab.name}")
         argv = ["ssh", "-F", str(self.ssh_config)]

@@ -230,6 +230,8 @@ class SshProvider(Provider):
 
     # -- reaching hosts -----------------------------------------------------------------------
     def host_argv(self, host: str, command: list[str], interactive: bool = False) -> list[str]:
+        if host in self.lab.tenants:
+            return self.tenant_argv(host, command, interactive)
         if not self.ssh_config.exists():
             raise NetlabError(f"lab {self.lab.name} is not up on any machine",
                               hint=f"netlab up {self.lab.name} --provider ssh --inventory FILE")

@@ -1,0 +1,89 @@
+"""Convergence of what a bridged tunnel adds on a host: its bridge, the tunnel as the bridge's
+port, the tenants' cables, and (static mode) the entries given instead of learned. A tunnel and
+all it carries on a host are one unit: when any part differs from the lab, the unit is rebuilt."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+
+from netlab.model import Lab, Tunnel
+from netlab.render.tenants import TENANT_IFNAME, bridge_mac, macs_behind, veth_name
+
+
+def unit_devices(lab: Lab, host: str, t: Tunnel) -> list[str]:
+    """The devices of tunnel `t`'s unit on `host`: the tunnel, its bridge, the tenants' veths."""
+    devices = [t.name]
+    if t.bridge:
+        devices.append(t.bridge)
+        devices += [veth_name(name) for name in lab.tenants_of(t.name, host)]
+    return devices
+
+
+def bridge_differences(lab: Lab, host: str, t: Tunnel, links: dict[str, dict[str, Any]],
+                       tenant_links: dict[str, dict[str, Any] | None]) -> list[str]:
+    """Why the bridge part of `t` on `host` is not what the lab says (empty: it is)."""
+    if t.bridge is None:
+        return []
+    bridge = links.get(t.bridge)
+    if bridge is None:
+        return [f"bridge {t.bridge} missing"]
+    why = []
+    if (bridge.get("linkinfo") or {}).get("info_kind") != "bridge":
+        why.append(f"{t.bridge} is not a bridge")
+    if bridge.get("address") != bridge_mac(lab, host, t):
+        why.append(f"{t.bridge}'s MAC is {bridge.get('address')}")
+    if "UP" not in bridge.get("flags", []):
+        why.append(f"{t.bridge} is down")
+    want = {ipaddress.ip_interface(t.endpoints[host])} if t.endpoints[host] else set()
+    have = global_addresses(bridge)
+    if have != want:
+        why.append(f"{t.bridge} has {', '.join(sorted(map(str, have))) or 'no address'}")
+    port = links.get(t.name, {})
+    if port.get("master") != t.bridge:
+        why.append(f"{t.name} is not a port of {t.bridge}")
+    flags = (port.get("linkinfo") or {}).get("info_slave_data") or {}
+    if t.arp_suppress and not flags.get("neigh_suppress"):
+        why.append(f"neigh_suppress is off on {t.name}")
+    mtu = t.effective_mtu(lab.underlay.mtu)
+    for name in lab.tenants_of(t.name, host):
+        veth = links.get(veth_name(name))
+        inside = tenant_links.get(name)
+        if veth is None or inside is None:
+            why.append(f"tenant {name}'s cable missing")
+        elif veth.get("master") != t.bridge or "UP" not in veth.get("flags", []):
+            why.append(f"tenant {name}'s cable is not an up port of {t.bridge}")
+        elif inside.get("mtu") != mtu or "UP" not in inside.get("flags", []) \
+                or global_addresses(inside) != {lab.tenants[name].interface}:
+            why.append(f"tenant {name}'s {TENANT_IFNAME} differs")
+    return why
+
+
+def static_differences(lab: Lab, host: str, t: Tunnel, entries: list[dict[str, Any]] | None) -> list[str]:
+    """static mode: the permanent entries on the tunnel device, each MAC to its VTEP."""
+    if t.effective_mode != "static" or entries is None:
+        return []
+    have = {(e.get("mac"), e.get("dst")) for e in entries if "permanent" in e.get("state", "permanent")}
+    missing = [(mac, dst) for mac, dst, _ in macs_behind(lab, host, t) if (mac, dst) not in have]
+    return [f"{len(missing)} static entries missing ({missing[0][0]} dst {missing[0][1]} ...)"] if missing else []
+
+
+def tenant_query(lab: Lab, host: str, prefix: str) -> list[tuple[str, str]]:
+    """(tenant, namespace as the host names it) of every tenant on `host`."""
+    return [(name, prefix + name) for name, tenant in lab.tenants.items() if tenant.host == host]
+
+
+def parse_links(text: str) -> dict[str, dict[str, Any]]:
+    try:
+        return {link["ifname"]: link for link in json.loads(text or "[]")}
+    except (ValueError, KeyError, TypeError):
+        return {}
+
+
+def global_addresses(link: dict[str, Any]) -> set[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
+    return {
+        ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}")
+        for a in link.get("addr_info", [])
+        if "local" in a and a.get("scope") == "global"
+    }
