@@ -45,9 +45,10 @@ def _bridge(lab: Lab, p: str, t: Tunnel) -> Iterator[LabIssue]:
     if t.bridge is None:
         return
     if t.kind.carries != "ethernet":
+        ethernet = ", ".join(n for n, k in TUNNEL_TYPES.items() if k.carries == "ethernet")
         yield LabIssue(f"{p}.bridge", f"{t.type} carries {t.kind.carries.replace('ipv', 'IPv')} packets, not Ethernet "
                        "frames, and a bridge forwards frames: use a type that carries Ethernet "
-                       f"({', '.join(n for n, k in TUNNEL_TYPES.items() if k.carries == 'ethernet')}) or remove the bridge")
+                       f"({ethernet}) or remove the bridge")
     if t.bridge in (t.name, lab.underlay.interface, "lo") or any(o.name == t.bridge for o in lab.tunnels):
         yield LabIssue(f"{p}.bridge", f"{t.bridge!r} is already a device's name (a tunnel, the underlay NIC or lo): "
                        "pick another, e.g. br" + str(t.vni or 0))
