@@ -47,12 +47,18 @@ def _tunnel(lab: Lab, i: int, t: Tunnel, unchecked_hosts: Collection[str]) -> It
         yield LabIssue(f"{p}.vni", f"{t.type} needs a vni (1..16777215)")
     if not kind.has_vni and t.vni is not None:
         yield LabIssue(f"{p}.vni", f"{t.type} has no vni; vni is for {types_with('has_vni')}")
+    if not kind.has_vlan and t.vlan is not None:
+        yield LabIssue(f"{p}.vlan", f"{t.type} has no VLAN id; only {types_with('has_vlan')} tunnels have one")
+    if not kind.outer_ip and t.ttl is not None:
+        yield LabIssue(f"{p}.ttl", f"{t.type} adds no IP header, so no TTL; ttl is for "
+                       f"{types_with('outer_ip', ', ')}")
     if not kind.has_key and t.key is not None:
         yield LabIssue(f"{p}.key", f"{t.type} has no key; key is for {types_with('has_key')}")
     if not kind.is_udp and t.dstport is not None:
         yield LabIssue(f"{p}.dstport", f"{t.type} does not use UDP; dstport is for {types_with('is_udp')}")
     if t.mode is not None and t.mode not in kind.modes:
-        yield LabIssue(f"{p}.mode", f"{t.type} is point-to-point; mode {t.mode} is for "
+        what = "is point-to-point" if kind.point_to_point else "takes no mode"
+        yield LabIssue(f"{p}.mode", f"{t.type} {what}; mode {t.mode} is for "
                        f"{types_with('mode_help', ', ')} only")
     if not kind.has_group and t.group is not None:
         yield LabIssue(f"{p}.group", f"{t.type} has no multicast group; group is for {types_with('has_group')}")
@@ -142,6 +148,7 @@ def _across_tunnels(lab: Lab, index: list[int]) -> Iterator[LabIssue]:
     udp_ids: dict[tuple[str, int | None, int | None], int] = {}
     udp_ports: dict[tuple[str, int | None], tuple[str, int]] = {}
     ip_tunnels: dict[tuple[str, str, str, int | None], int] = {}
+    vlans: dict[tuple[str, int | None], int] = {}
     flagged: set[str] = set()  # a clash between two tunnels is reported once, not per host
 
     def once(issue: LabIssue) -> Iterator[LabIssue]:
@@ -194,6 +201,16 @@ def _across_tunnels(lab: Lab, index: list[int]) -> Iterator[LabIssue]:
                         f"{t.type} needs another port",
                     ))
                 udp_ports.setdefault((host, port), (t.type, i))
+            elif t.kind.has_vlan:
+                # One device per VLAN id on a NIC: the kernel refuses a second.
+                vkey = (host, t.vlan)
+                if vkey in vlans:
+                    yield from once(LabIssue(
+                        f"{p}.vlan",
+                        f"{host} already has VLAN {t.vlan} on {lab.underlay.interface} (tunnels[{vlans[vkey]}]): "
+                        "the kernel refuses two; give each its own VLAN id",
+                    ))
+                vlans.setdefault(vkey, i)
             elif len(t.endpoints) == 2:
                 peer = next(h for h in t.endpoints if h != host)
                 # Types that share an IP protocol are separate in the kernel (the GRE protocol
