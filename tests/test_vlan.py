@@ -191,7 +191,13 @@ def test_explain_lab8_prints_the_vlan_commands() -> None:
     # The kernel would give the device its parent's 1500: netlab sets underlay - 4.
     assert lines.count("ip link set enp0s8.100 mtu 1496") == 2
     assert "underlay MTU 1500 - 4 = 1496, tunnel MTU 1496" in proc.stdout
+    assert "enp0s8.200 (VLAN: 802.1Q-tagged Ethernet on the underlay NIC, VLAN 200)" in proc.stdout
     assert "802.1Q tag 4" in proc.stdout
+
+
+def test_graph_labels_the_vlan_id() -> None:
+    out = subprocess.run([*NETLAB, "graph", "lab8"], capture_output=True, text=True, check=True).stdout
+    assert "enp0s8.100\nvlan · VLAN 100" in out and "enp0s8.200\nvlan · VLAN 200" in out
 
 
 def test_an_explicit_mtu_is_set_once(tmp_path: Path) -> None:
@@ -290,10 +296,13 @@ def test_the_wire_filter_catches_tagged_frames(end: str) -> None:
     beside the frame): the kernel needs no 8021q for this."""
     lab = catalog.load("lab8")
     options, bpf, expect, inner = expectations(lab, "boxA", "boxB", lab.tunnels[0])
+    # The frames go once tcpdump says it listens (a loaded machine takes seconds to start it).
     script = (f"ip link add va type veth peer name vb && ip link set va up && ip link set vb up && "
-              f"{{ timeout 10 tcpdump -n -l --immediate-mode -c 2 {' '.join(options)} -i {end} '{bpf}' & }} && "
-              f"sleep 1 && {sys.executable} -c \"$SEND\" va; wait")
-    proc = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, timeout=30,
+              f"d=$(mktemp -d) && {{ timeout 20 tcpdump -n -l --immediate-mode -c 2 {' '.join(options)} "
+              f"-i {end} '{bpf}' 2>$d/err & }} && i=0; "
+              f"while ! grep -q 'listening on' $d/err && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done; "
+              f"{sys.executable} -c \"$SEND\" va; wait; rm -rf $d")
+    proc = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, timeout=60,
                           env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SEND": SEND_FRAMES})
     assert proc.returncode == 0, proc.stderr
     passed, summary = judge_capture(proc.stdout, expect, inner, "vlan", "boxA")
