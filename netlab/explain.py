@@ -21,6 +21,7 @@ class TunnelBudget:
         what = f"{t.name} ({t.kind.title}"
         what += f", VNI {t.vni}" if t.vni is not None else ""
         what += f", key {t.key}" if t.key is not None else ""
+        what += f", VLAN {t.vlan}" if t.vlan is not None else ""
         what += ")"
         return (
             f"{what}: each packet carries {self.overhead} bytes of encapsulation "

@@ -99,7 +99,7 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           lambda lab, h, d: _rebuilt("vni", d.vars["vni"] + 1)),
     Fault("wrong-port", "the device uses UDP port + 1", lambda d: _kind(d, "is_udp") and bool(d.vars["dstport"]),
           lambda lab, h, d: _rebuilt("dstport", d.vars["dstport"] + 1)),
-    Fault("low-ttl", "the device sends with TTL 1", lambda d: d.kind is not None and d.vars["ttl"] != 1,
+    Fault("low-ttl", "the device sends with TTL 1", lambda d: _kind(d, "outer_ip") and d.vars["ttl"] != 1,
           lambda lab, h, d: _rebuilt("ttl", 1)),
     Fault("wrong-group", "the device joins the next multicast group",
           lambda d: d.kind is not None and d.vars["mode"] == "multicast" and bool(d.vars["group"]),

@@ -60,6 +60,8 @@ def tunnel_facts(t: Tunnel) -> list[str]:
         facts.append(f"VNI {t.vni}")
     if kind.has_key:
         facts.append(f"key {t.key}" if t.key is not None else "no key")
+    if kind.has_vlan and t.vlan is not None:
+        facts.append(f"VLAN {t.vlan}")
     if t.group:
         facts.append(f"group {t.group}")
     if t.ttl is not None:

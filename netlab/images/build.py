@@ -56,9 +56,12 @@ FILES: dict[str, str] = {
         "[Match]\nPath=" + " ".join(f"pci-0000:00:{slot:02x}.0" for slot in UNDERLAY_SLOTS)
         + "\n\n[Link]\nUnmanaged=yes\n"
     ),
+    # Only NICs on the PCI bus: a lab's own devices are virtual (no PCI path) and may be named
+    # like NICs (the seed's lab8 has enp0s8.100); networkd managing one removed the addresses
+    # netlab gave it, as foreign to its DHCP configuration.
     "etc/systemd/network/90-netlab-dhcp.network": (
         "# netlab: DHCP on any other NIC (the management NIC: QEMU user networking, Vagrant NAT).\n"
-        "[Match]\nName=en* eth*\n\n[Network]\nDHCP=ipv4\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n"
+        "[Match]\nName=en* eth*\nPath=pci-*\n\n[Network]\nDHCP=ipv4\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n"
     ),
     "usr/local/sbin/netlab-authkey": (
         "#!/bin/sh\n"

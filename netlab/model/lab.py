@@ -263,6 +263,9 @@ class Tunnel(Strict):
     key: _int(0, 4294967295) | None = Field(
         default=None, description=f"{types_with('has_key', '/')}: optional key, 0..4294967295"
     )
+    vlan: _int(1, 4094) | None = Field(
+        default=None, description=f"{types_with('has_vlan', '/')} only: the 802.1Q VLAN id, 1..4094"
+    )
     mode: Literal[MODES] | None = Field(  # type: ignore[valid-type]
         default=None, description="; ".join(f"{t.name} only: {t.mode_help}" for t in TUNNEL_TYPES.values()
                                             if t.mode_help),

@@ -49,12 +49,18 @@ def _tunnel(lab: Lab, i: int, t: Tunnel, unchecked_hosts: Collection[str]) -> It
         yield LabIssue(f"{p}.vni", f"{t.type} needs a vni (1..16777215)")
     if not kind.has_vni and t.vni is not None:
         yield LabIssue(f"{p}.vni", f"{t.type} has no vni; vni is for {types_with('has_vni')}")
+    if not kind.has_vlan and t.vlan is not None:
+        yield LabIssue(f"{p}.vlan", f"{t.type} has no VLAN id; only {types_with('has_vlan')} tunnels have one")
+    if not kind.outer_ip and t.ttl is not None:
+        yield LabIssue(f"{p}.ttl", f"{t.type} adds no IP header, so no TTL; ttl is for "
+                       f"{types_with('outer_ip', ', ')}")
     if not kind.has_key and t.key is not None:
         yield LabIssue(f"{p}.key", f"{t.type} has no key; key is for {types_with('has_key')}")
     if not kind.is_udp and t.dstport is not None:
         yield LabIssue(f"{p}.dstport", f"{t.type} does not use UDP; dstport is for {types_with('is_udp')}")
     if t.mode is not None and t.mode not in kind.modes:
-        yield LabIssue(f"{p}.mode", f"{t.type} is point-to-point; mode {t.mode} is for "
+        what = "is point-to-point" if kind.point_to_point else "takes no mode"
+        yield LabIssue(f"{p}.mode", f"{t.type} {what}; mode {t.mode} is for "
                        f"{types_with('mode_help', ', ')} only")
     if not kind.has_group and t.group is not None:
         yield LabIssue(f"{p}.group", f"{t.type} has no multicast group; group is for {types_with('has_group')}")
@@ -149,6 +155,7 @@ def _across_tunnels(lab: Lab, index: list[int]) -> Iterator[LabIssue]:
     udp_ids: dict[tuple[str, int | None, int | None], int] = {}
     udp_ports: dict[tuple[str, int | None], tuple[str, int]] = {}
     ip_tunnels: dict[tuple[str, str, str, int | None], int] = {}
+    vlans: dict[tuple[str, int | None], int] = {}
     flagged: set[str] = set()  # a clash between two tunnels is reported once, not per host
 
     def once(issue: LabIssue) -> Iterator[LabIssue]:
@@ -166,6 +173,8 @@ def _across_tunnels(lab: Lab, index: list[int]) -> Iterator[LabIssue]:
             path = f"{p}.endpoints.{host}"
             if host in lab.hosts and t.kind.is_udp:
                 yield from _udp_clash(p, i, t, host, udp_ids, udp_ports, once)
+            elif host in lab.hosts and t.kind.has_vlan:
+                yield from _vlan_clash(lab, p, i, t, host, vlans, once)
             elif host in lab.hosts and len(t.endpoints) == 2:
                 yield from _ip_clash(p, i, t, host, ip_tunnels, once)
             if t.endpoints[host] is None:
@@ -224,6 +233,19 @@ def _ip_clash(p: str, i: int, t: Tunnel, host: str, ip_tunnels: dict[tuple[str, 
             + ("; give each a different key" if t.kind.has_key else ""),
         ))
     ip_tunnels.setdefault(key4, i)
+
+
+def _vlan_clash(lab: Lab, p: str, i: int, t: Tunnel, host: str, vlans: dict[tuple[str, int | None], int],
+                once: Callable[[LabIssue], Iterator[LabIssue]]) -> Iterator[LabIssue]:
+    # One device per VLAN id on a NIC: the kernel refuses a second.
+    vkey = (host, t.vlan)
+    if vkey in vlans:
+        yield from once(LabIssue(
+            f"{p}.vlan",
+            f"{host} already has VLAN {t.vlan} on {lab.underlay.interface} (tunnels[{vlans[vkey]}]): "
+            "the kernel refuses two; give each its own VLAN id",
+        ))
+    vlans.setdefault(vkey, i)
 
 
 def _checks(lab: Lab) -> Iterator[LabIssue]:

@@ -50,7 +50,7 @@ def kernel_tunnel_types() -> frozenset[str]:
         return frozenset()
     # A throw-away device of each type: the kernel refuses the ones it lacks.
     script = "; ".join(
-        f"ip link add p{i} {kind.probe} >/dev/null 2>&1 && echo {kind.name}"
+        f"{{ {' && '.join(kind.probe_commands(f'p{i}'))}; }} >/dev/null 2>&1 && echo {kind.name}"
         for i, kind in enumerate(TUNNEL_TYPES.values())
     )
     proc = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True)

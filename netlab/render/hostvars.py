@@ -28,6 +28,7 @@ def tunnel_vars(lab: Lab, host: str, tunnel: Tunnel) -> dict[str, Any]:
         "mode": tunnel.effective_mode,
         "vni": tunnel.vni,
         "key": tunnel.key,
+        "vlan": tunnel.vlan,
         "group": tunnel.group,
         "ttl": tunnel.ttl,
         "dstport": tunnel.effective_dstport,

@@ -7,12 +7,12 @@ through it.
 
 from __future__ import annotations
 
-from netlab.tunnels import geneve, gre, gretap, ipip, sit, vxlan
+from netlab.tunnels import geneve, gre, gretap, ipip, sit, vlan, vxlan
 from netlab.tunnels.base import TunnelType
 
 # In the order lab files, the schema and the docs list them.
 TUNNEL_TYPES: dict[str, TunnelType] = {
-    m.TYPE.name: m.TYPE for m in (vxlan, geneve, gre, gretap, ipip, sit)
+    m.TYPE.name: m.TYPE for m in (vxlan, geneve, gre, gretap, vlan, ipip, sit)
 }
 TYPE_NAMES: tuple[str, ...] = tuple(TUNNEL_TYPES)
 # The kernel's own fallback devices of every type (see TunnelType.kernel_devices).

@@ -40,6 +40,7 @@ class TunnelType:
     wire_marker: ClassVar[str]
     has_vni: ClassVar[bool] = False
     has_key: ClassVar[bool] = False
+    has_vlan: ClassVar[bool] = False  # an 802.1Q VLAN id (`vlan:`) instead of an outer IP header
     default_dstport: ClassVar[int | None] = None  # UDP-based types only
     ip_protocol: ClassVar[int | None] = None  # IP-based types: the outer header's protocol number
     # Modes a lab may set (`mode:`); point-to-point types have only p2p.
@@ -51,6 +52,9 @@ class TunnelType:
     # Devices the kernel makes by itself in every namespace once this type's module is loaded
     # (fallback devices: gre0 ...): never the lab's, never a student's, never to be removed.
     kernel_devices: ClassVar[tuple[str, ...]] = ()
+    # Its capture filter cannot be or-ed with another tunnel's of the same capture (libpcap's
+    # `vlan` keyword shifts the offsets of everything after it): the wire check captures alone.
+    wire_alone: ClassVar[bool] = False
 
     # -- facts ------------------------------------------------------------------------------------
     @property
@@ -76,6 +80,11 @@ class TunnelType:
         return self.default_dstport is not None
 
     @property
+    def outer_ip(self) -> bool:
+        """Whether the type wraps frames in an outer IP header (so has a TTL, a local and a remote)."""
+        return self.is_udp or self.ip_protocol is not None
+
+    @property
     def point_to_point(self) -> bool:
         """True when the type always connects exactly two endpoints (no other mode)."""
         return self.modes == ("p2p",)
@@ -94,6 +103,11 @@ class TunnelType:
     def describe(self, t: Tunnel) -> str:
         """The type as a list or a table shows it ("vxlan multicast", "gre")."""
         return self.name if self.point_to_point else f"{self.name} {self.effective_mode(t)}"
+
+    def probe_commands(self, device: str) -> list[str]:
+        """Commands that make a throw-away `device` of this type, run in a throw-away namespace:
+        they succeed only if the kernel has the type."""
+        return [f"ip link add {device} {self.probe}"]
 
     # -- the lab file -----------------------------------------------------------------------------
     def rules(self, lab: Lab, path: str, t: Tunnel) -> Iterator[LabIssue]:
@@ -187,6 +201,14 @@ class TunnelType:
         if self.has_key and t.key is not None:
             expect.append(f"key=0x{t.key:x}")
         return [], f"ip proto {self.ip_protocol} and {ends}", expect
+
+    def wire_header(self, lab: Lab, host: str, peer: str, t: Tunnel) -> list[str]:
+        """How tcpdump starts a packet of host's tunnel t to peer (after the timestamp): literal
+        parts, with the UDP source port between them (see netlab.verify.checks.wire)."""
+        local, remote = lab.hosts[host].ip, lab.hosts[peer].ip
+        if self.is_udp:
+            return [f"IP {local}.", f" > {remote}.{t.effective_dstport}: "]
+        return [f"IP {local} > {remote}: {self.wire_marker}"]
 
     def udp_wire(self, local: str, t: Tunnel) -> tuple[list[str], list[str]]:
         """tcpdump options and expected text for a UDP-based type."""

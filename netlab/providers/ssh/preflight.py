@@ -40,11 +40,13 @@ class Facts:
 def probe_script(lab: Lab, host: str) -> str:
     """The script sent on stdin to `sh -s` on the host."""
     iface = lab.underlay.interface
-    kinds = {t.kind.name: t.kind.probe for t in lab.tunnels_of(host)}
-    in_netns = "; ".join(f"ip link add p{i} {probe} >/dev/null 2>&1 && echo kind={name}"
-                         for i, (name, probe) in enumerate(sorted(kinds.items())))
-    in_place = "; ".join(f"if ip link add netlabprobe0 {probe} >/dev/null 2>&1; then echo kind={name}; "
-                         "ip link del netlabprobe0; fi" for name, probe in sorted(kinds.items()))
+    kinds = {t.kind.name: t.kind for t in lab.tunnels_of(host)}
+    in_netns = "; ".join(f"{{ {' && '.join(kind.probe_commands(f'p{i}'))}; }} >/dev/null 2>&1 && echo kind={name}"
+                         for i, (name, kind) in enumerate(sorted(kinds.items())))
+    # In place, every device a probe made goes again (a VLAN's veth pair: netlabprobe0a/b).
+    in_place = "; ".join(f"if {{ {' && '.join(kind.probe_commands('netlabprobe0'))}; }} >/dev/null 2>&1; "
+                         f"then echo kind={name}; fi; ip link del netlabprobe0 2>/dev/null; "
+                         "ip link del netlabprobe0a 2>/dev/null" for name, kind in sorted(kinds.items()))
     tools = " ".join(CHECK_TOOLS)
     root_part = f"""
 echo @link; ip -j addr show dev {iface} 2>/dev/null || echo null

@@ -83,15 +83,18 @@ def outer_header(lab: Lab, host: str, peer: str, t: Tunnel) -> list[str]:
     """How tcpdump starts a packet of host's tunnel t to peer (after the timestamp): literal
     parts, with the UDP source port between them. A host's capture holds every tunnel's packets;
     `flow_of` (Python) and `outer_pattern` (the script) both read a flow from this."""
-    local, remote = lab.hosts[host].ip, lab.hosts[peer].ip
-    if t.kind.is_udp:
-        return [f"IP {local}.", f" > {remote}.{t.effective_dstport}: "]
-    return [f"IP {local} > {remote}: {t.kind.wire_marker}"]
+    return t.kind.wire_header(lab, host, peer, t)
 
 
 def outer_pattern(lab: Lab, host: str, peer: str, t: Tunnel) -> str:
     """A `case` pattern of the outer header of host's packets of tunnel t to peer."""
     return '" ' + '"*"'.join(outer_header(lab, host, peer, t)) + '"*'
+
+
+def capture_key(host: str, options: list[str], t: Tunnel) -> tuple[str, tuple[str, ...], str]:
+    """Which capture of a host a case's packets are in: one per tcpdump options, or the tunnel's
+    own when its filter cannot be or-ed with others (TunnelType.wire_alone)."""
+    return host, tuple(options), t.name if t.kind.wire_alone else ""
 
 
 def wire_script(dev: str, options: list[str], flows: list[Flow], wait: int, poll: float = 0.01) -> str:
@@ -173,18 +176,18 @@ class WireCheck(Check):
     def cases(self, lab: Lab) -> list[Case]:
         return first_peer_cases(self.name, lab)
 
-    def _captures(self, ctx: Context) -> dict[tuple[str, tuple[str, ...]], Probe]:
+    def _captures(self, ctx: Context) -> dict[tuple[str, tuple[str, ...], str], Probe]:
         """Every host's captures, built once per verify: one for all of a host's cases whose
         packets tcpdump decodes with the same options."""
         known, captures = ctx.recall("wire captures")
         if known:
             return captures  # type: ignore[no-any-return]
-        flows: dict[tuple[str, tuple[str, ...]], list[Flow]] = {}
+        flows: dict[tuple[str, tuple[str, ...], str], list[Flow]] = {}
         for case in self.cases(ctx.lab):
             t = ctx.tunnels[case.tunnel]  # type: ignore[index]
             options, bpf, _, inner = expectations(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
             outer = outer_pattern(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
-            flows.setdefault((case.host, tuple(options)), []).append(
+            flows.setdefault(capture_key(case.host, options, t), []).append(
                 Flow(bpf, address(t, case.peer), needle(inner, outer)))  # type: ignore[arg-type]
         wait = max(2, math.ceil(ctx.reply_timeout * 3))
         poll = 0.01 if ctx.reply_timeout < 1 else 0.05  # a poll is a process: dear inside a VM
@@ -197,7 +200,7 @@ class WireCheck(Check):
     def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
         t = ctx.tunnels[case.tunnel]  # type: ignore[index]
         options = expectations(ctx.lab, case.host, case.peer, t)[0]  # type: ignore[arg-type]
-        return [(case.host, self._captures(ctx)[(case.host, tuple(options))])]
+        return [(case.host, self._captures(ctx)[capture_key(case.host, options, t)])]
 
     def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
         t = ctx.tunnels[case.tunnel]  # type: ignore[index]
