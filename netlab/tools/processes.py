@@ -76,7 +76,9 @@ def stop_processes(pids: dict[int, str], grace: float = 10.0) -> list[int]:
     for proc in alive:
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
-    return [p.pid for p in _wait(alive, 5.0)]
+    # A killed process is gone once the kernel has freed its memory: a VM's hundreds of MB took
+    # longer than 5 s on a loaded machine (load 15 on 2 cores), and down then reported it alive.
+    return [p.pid for p in _wait(alive, 30.0)]
 
 
 
