@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from netlab.model import Lab, Tunnel
-from netlab.verify.checks.base import Case, Check, Seen, host_tunnels
+from netlab.verify.checks.base import Case, Check, Seen, addressed_tunnels
 from netlab.verify.checks.ping import parse_fping, ping_probe
 from netlab.verify.context import Context, Outcome, Probe, address
 
@@ -13,12 +13,12 @@ from netlab.verify.context import Context, Outcome, Probe, address
 def isolation_pairs(lab: Lab) -> list[tuple[str, Tunnel, Tunnel]]:
     """(host, its tunnel, another tunnel in an overlapping subnet the host is not on)."""
     out = []
-    for host, mine in host_tunnels(lab):
-        net = ipaddress.ip_interface(mine.endpoints[host]).network
+    for host, mine in addressed_tunnels(lab):
+        net = ipaddress.ip_interface(mine.addresses[host]).network
         for other in lab.tunnels:
             if other is mine or host in other.endpoints:
                 continue
-            nets = {ipaddress.ip_interface(a).network for a in other.endpoints.values()}
+            nets = {ipaddress.ip_interface(a).network for a in other.addresses.values()}
             if any(n.version == net.version and n.overlaps(net) for n in nets):
                 out.append((host, mine, other))
     return out
@@ -36,7 +36,7 @@ class IsolationCheck(Check):
 
     def targets(self, ctx: Context, case: Case) -> list[str]:
         other = ctx.tunnels[case.other_tunnel]  # type: ignore[index]
-        return [address(other, h) for h in other.endpoints]
+        return [address(other, h) for h in other.addresses]
 
     def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
         targets = self.targets(ctx, case)
