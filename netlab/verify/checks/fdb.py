@@ -157,8 +157,9 @@ class FdbCheck(Check):
         evidence = [*(self.quiet(ev) for ev in self.pings(ctx, case, seen, t)), fdb]
         if missing:
             return Outcome(False, "missing: " + ", ".join(missing), evidence, findings=findings)
-        what = "tenant and peer MACs" if t.bridge is not None else "peer MACs"
-        return Outcome(True, f"{len(peer_macs)} {what} learned behind their underlay IPs", evidence)
+        if t.bridge is None:
+            return Outcome(True, f"{len(others)} peer MACs learned behind their underlay IPs", evidence)
+        return Outcome(True, f"learned behind their VTEPs: {', '.join(peer_macs)}", evidence)
 
     def pings(self, ctx: Context, case: Case, seen: Seen, t: Tunnel) -> list[Evidence]:
         return [seen[key] for key in traffic(ctx, case.host, t) if key in seen]
