@@ -231,3 +231,12 @@ def test_static_entry_missing(static: Session) -> None:
         assert cause.explains == ["fdb[boxA vxlan100]"]
         hidden = as_json(static.lab, "netns", result, hints=False)["causes"][0]["summary"]
         assert mac not in hidden and "192.168.50.6" not in hidden
+
+
+def test_arp_suppression_off_on_one_vtep(static: Session) -> None:
+    with broken(static, "boxB", "bridge link set dev vxlan100 neigh_suppress off",
+                "bridge link set dev vxlan100 neigh_suppress on"):
+        result, cause = first_cause(static, only=["bridge"])
+        assert (cause.host, cause.bridge, cause.device, cause.param) == ("boxB", "br100", "vxlan100", "suppress")
+        assert "neigh_suppress off, lab says arp_suppress true" in cause.summary
+        assert [c.id for c in result.failed] == ["bridge[boxB br100]"]
