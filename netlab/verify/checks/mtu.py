@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from netlab.model import Lab
 from netlab.verify.checks.base import Case, Check, Seen, first_peer_cases, host_tunnels
 from netlab.verify.checks.ping import peers_probe, peers_replied
+from netlab.verify.checks.tenant import tenant_probe
 from netlab.verify.context import Context, Outcome, Probe, address
 
 ICMP_ECHO = 8
@@ -84,10 +85,11 @@ class MtuCheck(Check):
         wait = max(1, round(ctx.reply_timeout * 3))
         fits = mtu - IP_HEADERS[target.version] - ICMP_ECHO
         tenant = str(case.tenant)
-        # /sys is the tenant's own under `ip netns exec` (it remounts it).
+        # /sys is the tenant's own under `ip netns exec` (it remounts it). The ping runs after the
+        # tenants' own (stage 1): the neighbour is known, and a big lab's first ARPs are over.
         read = Probe(ctx.in_tenant(tenant, "cat /sys/class/net/eth0/mtu"), self_bounded=True)
-        ping = Probe(ctx.in_tenant(tenant, f"ping -c 1 -W {wait} -w {wait} -M do -s {fits} {target.ip}"), wait,
-                     self_bounded=True)
+        ping = Probe(ctx.in_tenant(tenant, f"ping -c 2 -i 0.2 -W {wait} -w {wait} -M do -s {fits} {target.ip}"),
+                     wait, stage=1, self_bounded=True)
         return read, ping, mtu
 
     def judge_tenant(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
@@ -103,7 +105,7 @@ class MtuCheck(Check):
             return Outcome(False, text, evidence, student=f"{case.tenant}'s eth0 MTU is wrong",
                            findings=[TenantMtu(str(case.tenant), have, mtu)])
         dst = f"{case.peer_tenant} on {case.peer}"
-        if ping.rc != 0:
+        if not answered(ping.rc, ping.output):
             return Outcome(False, f"a {mtu}-byte packet with DF set from {case.tenant} did not reach {dst}",
                            evidence)
         return Outcome(True, f"eth0 MTU {mtu}; a {mtu}-byte packet with DF set reaches {dst}", evidence)
@@ -126,7 +128,7 @@ class MtuCheck(Check):
     def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
         if case.tenant is not None:
             read, ping, _ = self._tenant(ctx, case)
-            return [(case.host, read), (case.host, ping)]
+            return [(case.host, tenant_probe(ctx, case.tenant)), (case.host, read), (case.host, ping)]
         ok, big, _, _ = self._pings(ctx, case)
         return [(case.host, peers_probe(ctx, case.host)), (case.host, ok), (case.host, big)]
 

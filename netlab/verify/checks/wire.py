@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from netlab.macs import tenant_mac
 from netlab.model import Lab, Tunnel
 from netlab.verify.checks.base import Case, Check, Seen, first_peer_cases, host_tunnels
+from netlab.verify.checks.tenant import tenant_probe
 from netlab.verify.context import SCRATCH, Context, Outcome, Probe, address
 
 # The capture file is removed, and tcpdump and the pings stopped, however the script ends; when
@@ -266,15 +267,18 @@ class WireCheck(Check):
             flows.setdefault((case.host, options), []).append(flow)
         wait = max(2, math.ceil(ctx.reply_timeout * 3))
         poll = 0.01 if ctx.reply_timeout < 1 else 0.05  # a poll is a process: dear inside a VM
+        # Tenants' captures (-e) run after the tenants' own pings (stage 1): their neighbours are
+        # known by then, and a big lab's storm of first ARPs is over (a lost ARP lost the frame).
         captures = {key: Probe(wire_script(ctx.lab.underlay.interface, list(key[1]), mine, wait, poll),
-                               wait + SCRIPT_OVERHEAD + 20 * poll, self_bounded=True)
+                               wait + SCRIPT_OVERHEAD + 20 * poll, stage=int("-e" in key[1]), self_bounded=True)
                     for key, mine in flows.items()}
         ctx.remember("wire captures", captures)
         return captures
 
     def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
         options, _ = self._flow(ctx, case)
-        return [(case.host, self._captures(ctx)[(case.host, options)])]
+        warm = [(case.host, tenant_probe(ctx, case.tenant))] if case.tenant is not None else []
+        return [*warm, (case.host, self._captures(ctx)[(case.host, options)])]
 
     def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
         t = ctx.tunnels[case.tunnel]  # type: ignore[index]
@@ -291,7 +295,7 @@ class WireCheck(Check):
 
     def judge_tenant(self, ctx: Context, case: Case, seen: Seen, t: Tunnel) -> Outcome:
         options, bpf, expect = tenant_expectations(ctx.lab, case, t)
-        ev = seen[(case.host, self.probes(ctx, case)[0][1])]
+        ev = seen[(case.host, self.probes(ctx, case)[-1][1])]
         target = str(ctx.lab.tenants[case.peer_tenant].interface.ip)  # type: ignore[index]
         passed, summary = judge_tenant_frames(ev.stdout, expect, str(case.tenant), target)
         mine = [f for f in frames(ev.stdout) if expect[-1] in f]
