@@ -240,3 +240,63 @@ def test_arp_suppression_off_on_one_vtep(static: Session) -> None:
         assert (cause.host, cause.bridge, cause.device, cause.param) == ("boxB", "br100", "vxlan100", "suppress")
         assert "neigh_suppress off, lab says arp_suppress true" in cause.summary
         assert [c.id for c in result.failed] == ["bridge[boxB br100]"]
+
+
+# -- what the checks read, on recorded output -----------------------------------------------------
+
+CAPTURE = """\
+12:00:00.000001 52:54:00:00:00:04 > 52:54:00:00:00:05, ethertype IPv4 (0x0800), length 148: \
+192.168.50.4.35092 > 192.168.50.5.4789: VXLAN, flags [I] (0x08), vni 200
+52:54:83:a6:3b:c8 > 52:54:86:8c:4d:f8, ethertype IPv4 (0x0800), length 98: 10.100.0.1 > 10.100.0.2: ICMP echo request
+12:00:00.000002 52:54:00:00:00:04 > 52:54:00:00:00:05, ethertype IPv4 (0x0800), length 148: \
+192.168.50.4.35093 > 192.168.50.5.4789: VXLAN, flags [I] (0x08), vni 100
+52:54:86:e1:a2:db > 52:54:9f:9e:c9:76, ethertype IPv4 (0x0800), length 98: 10.100.0.1 > 10.100.0.2: ICMP echo request
+"""
+
+
+def test_wire_tells_two_tenants_at_one_address_apart_by_their_mac() -> None:
+    from netlab.verify.checks.wire import judge_tenant_frames
+
+    web1 = ["VXLAN", "vni 100", "52:54:86:e1:a2:db > "]
+    ok, summary = judge_tenant_frames(CAPTURE, web1, "web1", "10.100.0.2")
+    assert ok and summary.startswith("VXLAN, flags [I] (0x08), vni 100 52:54:86:e1:a2:db")
+    # db1's frames carry VNI 200: expecting 100 of them fails and says what they carry.
+    ok, summary = judge_tenant_frames(CAPTURE, ["VXLAN", "vni 100", "52:54:83:a6:3b:c8 > "], "db1", "10.100.0.2")
+    assert not ok and summary == "db1's frames to 10.100.0.2 seen, but without VXLAN / vni 100 (they carry vni 200)"
+    ok, summary = judge_tenant_frames(CAPTURE, web1, "web1", "10.100.0.3")
+    assert not ok and summary == "no frame from web1 to 10.100.0.3 seen on the underlay"
+
+
+def test_isolation_reads_who_answered_and_fdb_what_is_permanent() -> None:
+    from netlab.verify.checks.fdb import permanent_entries
+    from netlab.verify.checks.isolation import parse_neigh
+
+    neigh = "10.100.0.2 lladdr 52:54:9f:9e:c9:76 REACHABLE \n10.100.0.3 INCOMPLETE \n"
+    assert parse_neigh(neigh) == {"10.100.0.2": "52:54:9f:9e:c9:76"}
+    fdb = ("52:54:a9:4f:69:df dst 192.168.50.6 self permanent\n"
+           "52:54:9f:9e:c9:76 dst 192.168.50.5 self\n"
+           "52:54:9f:9e:c9:76 master br100 static\n"
+           "00:00:00:00:00:00 dst 192.168.50.5 self permanent\n")
+    assert permanent_entries(fdb) == {("52:54:a9:4f:69:df", "192.168.50.6"), ("00:00:00:00:00:00", "192.168.50.5")}
+
+
+def test_bridge_problems_from_a_device_list() -> None:
+    from netlab.verify.checks.bridge import bridge_problems
+
+    lab = catalog.load("vxlan-static")
+    t = lab.tunnel("vxlan100")
+    links = {
+        "br100": {"ifname": "br100", "flags": ["BROADCAST", "MULTICAST"]},
+        "vxlan100": {"ifname": "vxlan100", "master": "br100", "flags": ["UP"],
+                     "linkinfo": {"info_kind": "vxlan", "info_data": {"learning": True},
+                                  "info_slave_data": {"neigh_suppress": True}}},
+        "ve-web3": {"ifname": "ve-web3", "master": "br200", "flags": ["UP"]},
+        "ve-web4": {"ifname": "ve-web4", "master": "br100", "flags": []},
+    }
+    found = {p.kind: p for p in bridge_problems(lab, "boxC", t, links)}
+    assert set(found) == {"bridge-down", "tenant-master", "tenant-down", "learning"}
+    assert (found["tenant-master"].tenant, found["tenant-master"].actual) == ("web3", "br200")
+    assert found["tenant-down"].tenant == "web4"
+    assert found["learning"].text == "vxlan100 on boxC has learning on, mode static says nolearning"
+    del links["br100"]
+    assert [p.kind for p in bridge_problems(lab, "boxC", t, links)] == ["bridge-missing"]
