@@ -118,8 +118,6 @@ def bridge_cause(lab: Lab, case: Case, f: BridgeProblem, tunnel: str, rank: dict
         return (Cause(host, "bridge", text, student, device=f.device, param=f.kind, rank=rank["state"],
                       tenant=name, bridge=f.bridge), scope)
     scope = on_segment(lab, host, tunnel)
-    tenants = ", ".join(lab.tenants_of(tunnel, host)) or "none"
-    text = f"{f.text} (tenants there: {tenants})"
-    return (Cause(host, "bridge", text, f"{f.bridge} on {host}: {f.kind.replace('-', ' ')}", device=f.device,
+    return (Cause(host, "bridge", f.text, f"{f.bridge} on {host}: {f.kind.replace('-', ' ')}", device=f.device,
                   param=f.kind, rank=rank["state"] if f.kind != "learning" and f.kind != "suppress" else rank["other"],
                   bridge=f.bridge), scope)

@@ -44,18 +44,21 @@ def bridge_problems(lab: Lab, host: str, t: Tunnel, links: dict[str, dict[str, A
     """What differs between host's bridge of t (with its ports) and the lab."""
     br = str(t.bridge)
     bridge = links.get(br)
+    local = ", ".join(lab.tenants_of(t.name, host))
+    cut = f"{local} there reach{'es' if ', ' not in local else ''} nobody" if local else "it forwards nothing"
     if bridge is None:
-        return [BridgeProblem("bridge-missing", br, br, f"no bridge {br} on {host}: {t.name}'s tenants there "
-                                                         f"have no segment")]
+        return [BridgeProblem("bridge-missing", br, br, f"no bridge {br} on {host}: {cut}")]
     out = []
     if not is_up(bridge):
-        out.append(BridgeProblem("bridge-down", br, br, f"bridge {br} on {host} is down: it forwards nothing "
+        out.append(BridgeProblem("bridge-down", br, br, f"bridge {br} on {host} is down: {cut} "
                                                          f"(ip link set {br} up)"))
     uplink = links.get(t.name)
     if uplink is not None and uplink.get("master") != br:
         on = f"a port of {uplink['master']}" if uplink.get("master") else "a port of no bridge"
-        out.append(BridgeProblem("uplink", br, t.name, f"{t.name} on {host} is {on}, not of {br}: {host}'s "
-                                 f"tenants on {br} reach no other host (ip link set {t.name} master {br})",
+        who = local or f"{host}'s {br}"
+        out.append(BridgeProblem("uplink", br, t.name, f"{t.name} on {host} is {on}, not of {br}: {who} "
+                                 f"reach{'es' if ', ' not in who else ''} no other host "
+                                 f"(ip link set {t.name} master {br})",
                                  actual=uplink.get("master")))
     for name in lab.tenants_of(t.name, host):
         veth = veth_name(name)

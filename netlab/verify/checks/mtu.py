@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from netlab.model import Lab
 from netlab.verify.checks.base import Case, Check, Seen, first_peer_cases, host_tunnels
 from netlab.verify.checks.ping import peers_probe, peers_replied
-from netlab.verify.checks.tenant import tenant_probe
+from netlab.verify.checks.tenant import tenant_probe, tenant_replied
 from netlab.verify.context import Context, Outcome, Probe, address
 
 ICMP_ECHO = 8
@@ -105,6 +105,12 @@ class MtuCheck(Check):
             return Outcome(False, text, evidence, student=f"{case.tenant}'s eth0 MTU is wrong",
                            findings=[TenantMtu(str(case.tenant), have, mtu)])
         dst = f"{case.peer_tenant} on {case.peer}"
+        target = str(ctx.lab.tenants[case.peer_tenant].interface.ip)  # type: ignore[index]
+        if not answered(ping.rc, ping.output) and (case.host, tenant_probe(ctx, case.tenant)) in seen \
+                and not tenant_replied(ctx, seen, str(case.tenant))[0].get(target, False):
+            # Nothing gets through at all: not the MTU's doing (the tenant check says why).
+            return Outcome(False, f"{dst} does not answer {case.tenant} even a small ping (see tenant): "
+                           "the MTU cannot be measured", evidence)
         if not answered(ping.rc, ping.output):
             return Outcome(False, f"a {mtu}-byte packet with DF set from {case.tenant} did not reach {dst}",
                            evidence)
