@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from netlab.macs import tenant_mac
+from netlab.macs import tenant_mac, tunnel_mac
 from netlab.model import Lab, Tunnel
 from netlab.render.tenants import bridge_mac, macs_behind
 from netlab.verify.checks.base import LINKS, Case, Check, Seen, addressed_peers, host_links, host_tunnels, peers
@@ -64,8 +64,7 @@ def owners(lab: Lab, t: Tunnel) -> dict[str, str]:
     out = {tenant_mac(n): n for n in lab.tenants_of(t.name)}
     for peer in t.endpoints:
         mac = bridge_mac(lab, peer, t)
-        if mac is not None:
-            out[mac] = f"{peer}'s {t.bridge}"
+        out[mac or tunnel_mac(peer, t.name)] = f"{peer}'s {t.bridge or t.name}"
     return out
 
 
