@@ -72,8 +72,11 @@ def static(labs: dict[str, tuple[Session, Path]], tmp_path_factory: pytest.TempP
 
 
 def sh(session: Session, machine: str, command: str) -> None:
-    result = session.provider.run(machine, command.split())
-    assert result.ok, f"{machine}: {command}: {result.stderr}"
+    """`ip ...` or `bridge ...` in the machine's namespace, as a student types it (`ip -n NS ...`)."""
+    tool, *rest = command.split()
+    ns = session.provider.ns(machine)  # type: ignore[attr-defined]
+    result = subprocess.run([tool, "-n", ns, *rest], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{machine}: {command}: {result.stderr}"
 
 
 @contextmanager
