@@ -40,7 +40,8 @@ def ping_target(lab: Lab, source: str, target: str) -> str:
     if target not in lab.hosts:
         raise NetlabError(f"--ping: {target!r} is neither a host of lab {lab.name} nor an IP address",
                           hint=f"hosts: {', '.join(lab.hosts)}")
-    shared = next((t for t in lab.tunnels if source in t.endpoints and target in t.endpoints), None)
+    # A tunnel on which both have an address (a bridged tunnel's endpoints may have none).
+    shared = next((t for t in lab.tunnels if source in t.addresses and target in t.addresses), None)
     return str(shared.interface(target).ip) if shared else lab.hosts[target].ip
 
 

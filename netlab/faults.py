@@ -69,7 +69,7 @@ def _other_address(lab: Lab, host: str, d: Device) -> str:
     lab_tunnel = next((t for t in lab.tunnels if t.name == d.name), None)
     taken = {ipaddress.ip_interface(a).ip for a in d.addresses} | {net.network_address, net.broadcast_address}
     if lab_tunnel is not None:
-        taken |= {lab_tunnel.interface(h).ip for h in lab_tunnel.endpoints}
+        taken |= {lab_tunnel.interface(h).ip for h in lab_tunnel.addresses}
     for step in range(1, 1024):
         for candidate in (int(iface.ip) + step, int(iface.ip) - step):
             ip = ipaddress.ip_address(candidate) if 0 < candidate < 2 ** iface.max_prefixlen else None

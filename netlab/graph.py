@@ -94,7 +94,8 @@ def topology(lab: Lab) -> Topology:
             lines.append(" · ".join(facts[2:]))
         topo.nodes.append(Node(_id("tunnel", t.name), "tunnel", tuple(lines)))
         for host, address in t.endpoints.items():
-            topo.edges.append(Edge(_id("tunnel", t.name), _id("host", host), str(address), overlay=True))
+            # A bridged tunnel's endpoint may have no address: its edge carries no label.
+            topo.edges.append(Edge(_id("tunnel", t.name), _id("host", host), address or "", overlay=True))
     return topo
 
 

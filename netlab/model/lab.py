@@ -20,7 +20,7 @@ from netlab.tunnels import TUNNEL_TYPES, TYPE_NAMES, TunnelType, types_with
 TunnelTypeName = Literal[TYPE_NAMES]  # type: ignore[valid-type]
 MODES = tuple(dict.fromkeys(m for t in TUNNEL_TYPES.values() for m in t.modes))
 
-CheckName = Literal["ping", "params", "maddr", "fdb", "socket", "mtu", "wire", "isolation", "route"]
+CheckName = Literal["ping", "params", "maddr", "fdb", "socket", "mtu", "wire", "isolation", "route", "tenant", "bridge"]
 ALL_CHECKS: tuple[str, ...] = CheckName.__args__  # type: ignore[attr-defined]
 
 LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")

@@ -192,6 +192,17 @@ class Context:
         # Hosts' batches run side by side: bound how many run at once.
         self._slots = threading.BoundedSemaphore(provider.max_parallel_commands)
 
+    def tenant_ns(self, tenant: str) -> str:
+        """The tenant's namespace as its host names it: the netns provider prefixes the lab's
+        name (its hosts are namespaces too, side by side); inside a VM it is the tenant's name."""
+        prefix = str(self.provider.ansible_group_vars().get("netlab_tenant_prefix") or "")
+        return prefix + tenant
+
+    def in_tenant(self, tenant: str, command: str) -> str:
+        """`command` as the tenant's host runs it inside the tenant: a tenant's commands join its
+        host's batch (one remote command per host, however many tenants it has)."""
+        return f"ip netns exec {shlex.quote(self.tenant_ns(tenant))} {simple(command)}"
+
     def deadline(self, budget: float = 0.0) -> int:
         """Whole seconds a command that needs at most `budget` seconds may run on a host."""
         return math.ceil(budget + self.slack)

@@ -11,38 +11,17 @@ causes of their own. Causes are ordered by how many failures they explain.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from netlab.model import Lab, Tunnel
 from netlab.model.routing import routers_between
+from netlab.verify.cause import RANK, Cause
 from netlab.verify.checks import Case, Seen
 from netlab.verify.checks.base import host_links
 from netlab.verify.checks.fdb import MissingFlood
 from netlab.verify.checks.params import Problem, key_number, ttl_words
 from netlab.verify.context import Context, Outcome
-
-# Ties (as many failures explained) go to the more basic fault.
-RANK = {"underlay": 0, "missing": 1, "type": 2, "state": 3, "id": 4, "port": 4, "group": 4, "key": 4,
-        "remote": 4, "local": 4, "link": 4, "duplicate": 5, "address": 5, "mask": 6, "ttl": 6, "flood": 6,
-        "mtu": 7, "other": 8, "symptom": 9}
-
-
-@dataclass
-class Cause:
-    host: str
-    check: str  # the check whose results show it ("params", "fdb", "underlay" for the NIC)
-    summary: str  # with the lab's values
-    student: str  # without them (--no-hints)
-    explains: list[str] = field(default_factory=list)  # ids of the failed results it accounts for
-    device: str | None = None
-    param: str | None = None
-    rank: int = 8
-
-    def as_json(self, hints: bool = True) -> dict[str, Any]:
-        return {"host": self.host, "check": self.check, "device": self.device, "param": self.param,
-                "summary": self.summary if hints else self.student, "explains": self.explains}
-
+from netlab.verify.tenant_causes import tenant_causes
 
 Scope = Callable[[Case, Outcome], bool]
 
@@ -254,6 +233,7 @@ class Diagnosis:
         self.params()
         self.path_ttl()
         self.flood()
+        tenant_causes(self)
         explained: set[str] = set()
         causes = []
         for cause, scope in self.causes:

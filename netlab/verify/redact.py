@@ -22,7 +22,7 @@ _MAC = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}(?![0-9
 
 def expected_values(lab: Lab) -> set[str]:
     """The lab's values a student must find: per tunnel its identifier (VNI or key), port, group,
-    MTU and endpoint addresses; the hosts' underlay addresses (an fdb entry maps a MAC to one).
+    MTU and endpoint addresses; the tenants' addresses; the hosts' underlay addresses (an fdb entry maps a MAC to one).
     Not the TTL: a one-digit number is in every line of text; the check ids never carry it."""
     values: set[str] = set()
     for t in lab.tunnels:
@@ -34,9 +34,10 @@ def expected_values(lab: Lab) -> set[str]:
         # The tunnel's MTU, and the ping sizes the mtu check derives from it (IPv4/IPv6 + ICMP).
         mtu = t.effective_mtu(lab.underlay.mtu)
         values.update(str(mtu - headers) for headers in (0, 28, 27, 48, 47))
-        for address in t.endpoints.values():
-            if address:
-                values.add(str(ipaddress.ip_interface(address).ip))
+        for address in t.addresses.values():
+            values.add(str(ipaddress.ip_interface(address).ip))
+    for tenant in lab.tenants.values():
+        values.add(str(tenant.interface.ip))
     for host in lab.hosts.values():
         values.add(str(host.ip))
     return values

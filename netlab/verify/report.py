@@ -100,7 +100,7 @@ def as_json(lab: Lab, provider: str, result: VerifyResult, verbose: bool = False
         outcome = result.outcome(case)
         results.append({
             "id": case.id, "check": case.check, "host": case.host,
-            "target": case.peer or case.other_tunnel or case.tunnel,
+            "target": case.peer_tenant or case.peer or case.other_tunnel or case.tunnel,
             "passed": outcome.passed, "summary": _summary(outcome, hints),
             "evidence": [e.render(verbose) for e in outcome.evidence],
         })

@@ -32,6 +32,14 @@ def ping(netlab_group: list[Case], netlab_judge: Judge) -> None:
     _assert(netlab_group, netlab_judge)
 
 
+def tenant(netlab_group: list[Case], netlab_judge: Judge) -> None:
+    _assert(netlab_group, netlab_judge)
+
+
+def bridge(netlab_group: list[Case], netlab_judge: Judge) -> None:
+    _assert(netlab_group, netlab_judge)
+
+
 def params(netlab_group: list[Case], netlab_judge: Judge) -> None:
     _assert(netlab_group, netlab_judge)
 

@@ -49,7 +49,7 @@ def mgmt_network(lab: Lab) -> str:
     """The first management subnet that overlaps neither an underlay segment nor a tunnel address."""
     used = list(lab.underlay.networks.values())
     for tunnel in lab.tunnels:
-        for address in tunnel.endpoints.values():
+        for address in tunnel.addresses.values():
             net = ipaddress.ip_interface(address).network
             if net.version == 4:
                 used.append(net)

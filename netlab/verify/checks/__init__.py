@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from netlab.model import ALL_CHECKS, Lab
 from netlab.verify.checks.base import LINKS, Case, Check, Seen
+from netlab.verify.checks.bridge import BridgeCheck
 from netlab.verify.checks.fdb import FdbCheck
 from netlab.verify.checks.isolation import IsolationCheck
 from netlab.verify.checks.maddr import MaddrCheck
@@ -16,18 +17,20 @@ from netlab.verify.checks.params import ParamsCheck
 from netlab.verify.checks.ping import PingCheck
 from netlab.verify.checks.route import RouteCheck
 from netlab.verify.checks.socket import SocketCheck
+from netlab.verify.checks.tenant import TenantCheck
 from netlab.verify.checks.wire import WireCheck
 from netlab.verify.context import Evidence
 
 __all__ = ["CHECKS", "LINKS", "Case", "Check", "Seen", "plan", "render_evidence"]
 
 # In the order the report lists them (they run side by side; each makes the traffic it needs).
-# `route` applies only to labs with routers (a routed underlay).
+# `route` applies only to labs with routers (a routed underlay); `tenant` and `bridge` only to
+# labs with bridged tunnels (and tenants).
 CHECKS: dict[str, Check] = {
     c.name: c
     for c in (
-        RouteCheck(), PingCheck(), ParamsCheck(), MaddrCheck(), FdbCheck(), SocketCheck(), MtuCheck(),
-        WireCheck(), IsolationCheck(),
+        RouteCheck(), PingCheck(), TenantCheck(), ParamsCheck(), BridgeCheck(), MaddrCheck(), FdbCheck(),
+        SocketCheck(), MtuCheck(), WireCheck(), IsolationCheck(),
     )
 }
 assert set(ALL_CHECKS) <= set(CHECKS)

@@ -33,6 +33,8 @@ class Case:
     tunnel: str | None = None
     peer: str | None = None  # the other host, for checks between two hosts
     other_tunnel: str | None = None  # isolation: the tunnel this host must not reach
+    tenant: str | None = None  # checks from inside a tenant (on `host`, its VTEP): the tenant
+    peer_tenant: str | None = None  # the other tenant, for checks between two tenants
 
     @property
     def id(self) -> str:
@@ -87,11 +89,24 @@ def host_tunnels(lab: Lab) -> Iterator[tuple[str, Tunnel]]:
             yield host, t
 
 
+def addressed_peers(t: Tunnel, host: str) -> list[str]:
+    """The other endpoints that have an address on t (a bridged tunnel's may have none)."""
+    return [h for h in t.addresses if h != host]
+
+
+def addressed_tunnels(lab: Lab) -> Iterator[tuple[str, Tunnel]]:
+    """(host, tunnel) where the host has an address on the tunnel (on its bridge, when bridged)."""
+    for host, t in host_tunnels(lab):
+        if host in t.addresses:
+            yield host, t
+
+
 def first_peer_cases(name: str, lab: Lab) -> list[Case]:
-    """One case per host and tunnel, towards the tunnel's first other endpoint."""
+    """One case per host and tunnel, towards the tunnel's first other endpoint; both ends need
+    an address (a bridged tunnel's endpoints may have none: its tenants speak instead)."""
     return [
-        Case(name, h, f"{h}->{peers(t, h)[0]} {t.name}", t.name, peers(t, h)[0])
-        for h, t in host_tunnels(lab)
+        Case(name, h, f"{h}->{addressed_peers(t, h)[0]} {t.name}", t.name, addressed_peers(t, h)[0])
+        for h, t in addressed_tunnels(lab) if addressed_peers(t, h)
     ]
 
 

@@ -1,17 +1,48 @@
-"""mtu: the largest unfragmented packet the tunnel's MTU allows passes; one byte more does not."""
+"""mtu: the largest unfragmented packet the tunnel's MTU allows passes; one byte more does not.
+
+A tenant's eth0 must have the tunnel's MTU: a tenant with more (1500 over VXLAN: the classic)
+sends frames its bridge drops without a word (a bridge sends no ICMP "too big"). So per tenant
+with a tenant on another host: eth0's MTU is the tunnel's, and a full-size packet (DF) crosses.
+"""
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
 from netlab.model import Lab
-from netlab.verify.checks.base import Case, Check, Seen, first_peer_cases
+from netlab.verify.checks.base import Case, Check, Seen, first_peer_cases, host_tunnels
 from netlab.verify.checks.ping import peers_probe, peers_replied
+from netlab.verify.checks.tenant import tenant_probe, tenant_replied
 from netlab.verify.context import Context, Outcome, Probe, address
 
 ICMP_ECHO = 8
 IP_HEADERS = {4: 20, 6: 40}
+
+
+@dataclass(frozen=True)
+class TenantMtu:
+    """A tenant's eth0 MTU differs from its tunnel's."""
+
+    tenant: str
+    actual: int | None
+    expected: int
+
+
+def tenant_mtu_cases(name: str, lab: Lab) -> list[Case]:
+    """Per tenant, towards the first tenant of its tunnel on another host (none: no case)."""
+    out = []
+    for src, tn in lab.tenants.items():
+        remote = [n for n, o in lab.tenants_of(tn.tunnel).items() if o.host != tn.host]
+        if remote:
+            out.append(Case(name, tn.host, f"{src}->{remote[0]}", tn.tunnel, lab.tenants[remote[0]].host,
+                            tenant=src, peer_tenant=remote[0]))
+    return out
+
+
+def eth0_mtu(output: str) -> int | None:
+    return int(output.strip()) if output.strip().isdigit() else None
 
 
 def answered(rc: int, output: str) -> bool:
@@ -43,7 +74,47 @@ class MtuCheck(Check):
     proves = "the largest unfragmented packet the tunnel MTU allows passes; one byte more does not"
 
     def cases(self, lab: Lab) -> list[Case]:
-        return first_peer_cases(self.name, lab)
+        bridged = {t.name for _, t in host_tunnels(lab) if t.bridge}
+        return first_peer_cases(self.name, lab) + [c for c in tenant_mtu_cases(self.name, lab) if c.tunnel in bridged]
+
+    def _tenant(self, ctx: Context, case: Case) -> tuple[Probe, Probe, int]:
+        """The tenant's eth0 MTU, and its full-size DF ping to the other tenant."""
+        t = ctx.tunnels[case.tunnel]  # type: ignore[index]
+        mtu = t.effective_mtu(ctx.lab.underlay.mtu)
+        target = ctx.lab.tenants[case.peer_tenant].interface  # type: ignore[index]
+        wait = max(1, round(ctx.reply_timeout * 3))
+        fits = mtu - IP_HEADERS[target.version] - ICMP_ECHO
+        tenant = str(case.tenant)
+        # /sys is the tenant's own under `ip netns exec` (it remounts it). The ping runs after the
+        # tenants' own (stage 1): the neighbour is known, and a big lab's first ARPs are over.
+        read = Probe(ctx.in_tenant(tenant, "cat /sys/class/net/eth0/mtu"), self_bounded=True)
+        ping = Probe(ctx.in_tenant(tenant, f"ping -c 2 -i 0.2 -W {wait} -w {wait} -M do -s {fits} {target.ip}"),
+                     wait, stage=1, self_bounded=True)
+        return read, ping, mtu
+
+    def judge_tenant(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
+        read_probe, ping_probe, mtu = self._tenant(ctx, case)
+        read, ping = seen[(case.host, read_probe)], seen[(case.host, ping_probe)]
+        have = eth0_mtu(read.stdout)
+        evidence = [read.brief(read.output.strip(), f"[in {case.tenant}] cat /sys/class/net/eth0/mtu"),
+                    ping.brief(ping_gist(ping.output))]
+        t = ctx.tunnels[case.tunnel]  # type: ignore[index]
+        if have != mtu:
+            text = (f"{case.tenant}'s eth0 has MTU {have}, the tunnel {t.name} carries {mtu}: "
+                    f"{case.tenant}'s larger frames vanish on {t.bridge} (no ICMP says why)")
+            return Outcome(False, text, evidence, student=f"{case.tenant}'s eth0 MTU is wrong",
+                           findings=[TenantMtu(str(case.tenant), have, mtu)])
+        dst = f"{case.peer_tenant} on {case.peer}"
+        target = str(ctx.lab.tenants[case.peer_tenant].interface.ip)  # type: ignore[index]
+        if not answered(ping.rc, ping.output) and (case.host, tenant_probe(ctx, case.tenant)) in seen \
+                and not tenant_replied(ctx, seen, str(case.tenant))[0].get(target, False):
+            # Nothing gets through at all: not the MTU's doing (the tenant check says why).
+            return Outcome(False, f"{dst} does not answer {case.tenant} even a small ping (see tenant): "
+                           "the MTU cannot be measured", evidence)
+        if not answered(ping.rc, ping.output):
+            return Outcome(False, f"a {mtu}-byte packet with DF set from {case.tenant} did not reach {dst}",
+                           evidence)
+        return Outcome(True, f"eth0 MTU {mtu}; a {mtu}-byte packet with DF set reaches {dst}", evidence)
 
     def _pings(self, ctx: Context, case: Case) -> tuple[Probe, Probe, int, int]:
         t = ctx.tunnels[case.tunnel]  # type: ignore[index]
@@ -61,10 +132,15 @@ class MtuCheck(Check):
         return ok, big, mtu, headers
 
     def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
+        if case.tenant is not None:
+            read, ping, _ = self._tenant(ctx, case)
+            return [(case.host, tenant_probe(ctx, case.tenant)), (case.host, read), (case.host, ping)]
         ok, big, _, _ = self._pings(ctx, case)
         return [(case.host, peers_probe(ctx, case.host)), (case.host, ok), (case.host, big)]
 
     def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
+        if case.tenant is not None:
+            return self.judge_tenant(ctx, case, seen)
         ok_probe, big_probe, mtu, headers = self._pings(ctx, case)
         ok, big = seen[(case.host, ok_probe)], seen[(case.host, big_probe)]
         passed, summary = verdict(ok.rc, 0 if answered(big.rc, big.output) else 1, mtu, headers)

@@ -99,8 +99,26 @@ def problems(lab: Lab, host: str, t: Tunnel, link: dict[str, Any],
         have = key_number(data.get("okey") or data.get("ikey"))
         if have != "0":
             out.append(Problem("key", have, "none", f"key is {have}, lab says none", "key is wrong"))
+    if t.bridge is not None and host in t.addresses:
+        out += bridge_address(lab, host, t, (links or {}).get(t.bridge))
     out += duplicates(lab, host, t, links or {t.name: link})
     return out
+
+
+def bridge_address(lab: Lab, host: str, t: Tunnel, bridge: dict[str, Any] | None) -> list[Problem]:
+    """A bridged endpoint's address sits on the bridge (the SVI), not on the tunnel device:
+    what differs there (the bridge check says whether the bridge itself is right)."""
+    if bridge is None:
+        text = f"no bridge {t.bridge} to carry the address {t.addresses[host]}"
+        return [Problem("address", None, t.addresses[host], text, f"no bridge {t.bridge}")]
+    want = ipaddress.ip_interface(t.addresses[host])
+    have = {ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}") for a in bridge.get("addr_info", [])
+            if "local" in a}
+    if want in have:
+        return []
+    has = ", ".join(sorted(map(str, have))) or "none"
+    p = address_problem(lab, host, t, str(want), has)
+    return [Problem(p.param, p.actual, p.expected, f"{t.bridge}: {p.text}", f"{t.bridge}: {p.student}", p.other)]
 
 
 def compare(lab: Lab, host: str, t: Tunnel, link: dict[str, Any]) -> list[str]:
@@ -132,7 +150,7 @@ def address_problem(lab: Lab, host: str, t: Tunnel, want: str, has: str) -> Prob
 
 def others_addresses(t: Tunnel, host: str) -> dict[IPAddress, str]:
     """The tunnel's other endpoints' addresses: address -> host."""
-    return {ip: h for ip, h in _owners(tuple(t.endpoints.items())).items() if h != host}
+    return {ip: h for ip, h in _owners(tuple(t.addresses.items())).items() if h != host}
 
 
 @functools.cache
@@ -144,11 +162,12 @@ def _owners(endpoints: tuple[tuple[str, str], ...]) -> dict[IPAddress, str]:
 def duplicates(lab: Lab, host: str, t: Tunnel, links: dict[str, dict[str, Any]]) -> list[Problem]:
     """Another endpoint's tunnel address that this host carries as well (on any device)."""
     owners = others_addresses(t, host)
-    own = ipaddress.ip_interface(t.endpoints[host]).ip
+    mine = t.addresses.get(host)
+    own = ipaddress.ip_interface(mine).ip if mine else None
     out = []
     for name, link in links.items():
         ips = [ipaddress.ip_address(a["local"]) for a in link.get("addr_info", []) if "local" in a]
-        if name == t.name and own not in ips:
+        if name == t.device_with_address and own not in ips:
             continue  # the device lacks its own address: address_problem names what it has instead
         for ip in ips:
             if ip in owners:

@@ -1,11 +1,14 @@
-"""ping: every endpoint reaches every other endpoint's tunnel address (fping, one per source)."""
+"""ping: every endpoint reaches every other endpoint's tunnel address (fping, one per source).
+
+On a bridged tunnel an endpoint's address sits on the bridge, and endpoints may have none: only
+pairs that both have one ping (the tenant check covers the tenants behind the bridge)."""
 
 from __future__ import annotations
 
 import math
 
 from netlab.model import Lab
-from netlab.verify.checks.base import Case, Check, Seen, host_tunnels, peers
+from netlab.verify.checks.base import Case, Check, Seen, addressed_peers, addressed_tunnels
 from netlab.verify.context import Context, Evidence, Outcome, Probe, address
 
 # fping when present (one process for all targets), else one bounded ping per target. fping is
@@ -91,7 +94,8 @@ def peer_targets(ctx: Context, host: str) -> list[str]:
     names = list(ctx.lab.hosts)
     me = names.index(host)
     after = {h: (i - me) % len(names) for i, h in enumerate(names)}
-    pairs = {(after[p], address(t, p)) for t in ctx.lab.tunnels_of(host) for p in peers(t, host)}
+    pairs = {(after[p], address(t, p)) for t in ctx.lab.tunnels_of(host) if host in t.addresses
+             for p in addressed_peers(t, host)}
     return list(dict.fromkeys(a for _, a in sorted(pairs)))
 
 
@@ -122,8 +126,8 @@ class PingCheck(Check):
     def cases(self, lab: Lab) -> list[Case]:
         return [
             Case(self.name, host, f"{host}->{peer} {t.name}", t.name, peer)
-            for host, t in host_tunnels(lab)
-            for peer in peers(t, host)
+            for host, t in addressed_tunnels(lab)
+            for peer in addressed_peers(t, host)
         ]
 
     def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:

@@ -21,8 +21,10 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from netlab.macs import tenant_mac
 from netlab.model import Lab, Tunnel
-from netlab.verify.checks.base import Case, Check, Seen, first_peer_cases
+from netlab.verify.checks.base import Case, Check, Seen, first_peer_cases, host_tunnels
+from netlab.verify.checks.tenant import tenant_probe
 from netlab.verify.context import SCRATCH, Context, Outcome, Probe, address
 
 # The capture file is removed, and tcpdump and the pings stopped, however the script ends; when
@@ -40,7 +42,7 @@ listening() {{ while read -r l; do case $l in "listening on"*) return 0;; esac; 
 seen() {{ {reset}while read -r l; do {cases}done <"$d/out"; {all}; }}
 tcpdump -n -l --immediate-mode -i {dev} {filter} >"$d/out" 2>"$d/err" & tp=$!
 i=0; while ! listening && kill -0 $tp 2>/dev/null && [ $i -lt 400 ]; do sleep {poll}; i=$((i+1)); done
-for a in {targets}; do ping -c 3 -i 0.05 -W {wait} -w {wait} $a >/dev/null 2>&1 & pps="$pps $!"; done
+{pings}
 while pinging && ! seen; do sleep {poll}; done
 i=0; while ! seen && kill -0 $tp 2>/dev/null && [ $i -lt 20 ]; do sleep {poll}; i=$((i+1)); done
 for p in $pps; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; pps=
@@ -61,6 +63,7 @@ class Flow:
     bpf: str
     target: str
     needle: str
+    via: str = ""  # what the ping runs under: `ip netns exec NS ` for a tenant's
 
 
 def needle(inner: str | None, outer: str = "") -> str:
@@ -103,7 +106,10 @@ def wire_script(dev: str, options: list[str], flows: list[Flow], wait: int, poll
     return WIRE_SCRIPT.format(
         scratch=SCRATCH, dev=shlex.quote(dev),
         filter=" ".join([*options, shlex.quote(" or ".join(f"({f.bpf})" for f in flows))]),
-        targets=" ".join(shlex.quote(a) for a in dict.fromkeys(f.target for f in flows)), wait=wait, poll=poll,
+        pings="\n".join(
+            f"for a in {' '.join(shlex.quote(a) for a in dict.fromkeys(f.target for f in flows if f.via == via))}; "
+            f'do {via}ping -c 3 -i 0.05 -W {wait} -w {wait} $a >/dev/null 2>&1 & pps="$pps $!"; done'
+            for via in dict.fromkeys(f.via for f in flows)), poll=poll,
         reset="".join(f"s{i}=; " for i in range(len(flows))), cases=checks,
         all=" && ".join(f'[ -n "$s{i}" ]' for i in range(len(flows))), lines=200 * len(flows))
 
@@ -169,12 +175,88 @@ def judge_packets(seen: list[str], expect: list[str], inner: str | None, what: s
     return False, f"packets seen, but without {' / '.join([*expect, *([inner] if inner else [])])}"
 
 
+# -- tenants' traffic -----------------------------------------------------------------------------
+# A tenant pings a tenant on another host from its namespace; tcpdump prints link headers (-e),
+# so the inner frame shows the tenant's own MAC: two tenants of different VNIs may share an
+# address (tenants.yml), never a MAC, and a host's capture holds both at once.
+
+
+def tenant_wire_cases(name: str, lab: Lab) -> list[Case]:
+    """Per host and bridged tunnel: its first tenant towards the first tenant on another host."""
+    out = []
+    for host, t in host_tunnels(lab):
+        mine = list(lab.tenants_of(t.name, host))
+        remote = [n for n, tn in lab.tenants_of(t.name).items() if tn.host != host]
+        if t.bridge and mine and remote:
+            dst = lab.tenants[remote[0]]
+            out.append(Case(name, host, f"{mine[0]}->{remote[0]} {t.name}", t.name, dst.host,
+                            tenant=mine[0], peer_tenant=remote[0]))
+    return out
+
+
+def tenant_expectations(lab: Lab, case: Case, t: Tunnel) -> tuple[list[str], str, list[str]]:
+    """tcpdump options (with -e), the filter, and the texts one packet must show: the type's
+    marker and identifier (`vni 100`), and the tenant's MAC as the inner frame's source."""
+    options, bpf, expect = t.kind.wire_filter(lab, case.host, case.peer, t)  # type: ignore[arg-type]
+    # The outer destination may be a group (a flooded ARP) or the peer: any packet this host sends.
+    bpf = bpf.split(" and dst host ")[0]
+    # With -e tcpdump writes the outer header as "ethertype IPv4 (0x0800), length N: A.P > B.P".
+    expect = [e for e in expect if not e.startswith("IP ")] + [f"{tenant_mac(case.tenant)} > "]  # type: ignore[arg-type]
+    return ["-e", *options], bpf, expect
+
+
+def frames(tcpdump_output: str) -> list[str]:
+    """tcpdump -e's packets, each joined into one line (the inner frame starts with a MAC)."""
+    out: list[str] = []
+    for line in tcpdump_output.splitlines():
+        if _TIMESTAMP.match(line):
+            out.append(line)
+        elif out and line.strip():
+            out[-1] += " " + line.strip()
+    return out
+
+
+def tenant_needle(mac: str, target: str) -> str:
+    """`case` patterns of the inner frame's line (one line with -e) from the tenant's MAC that
+    names the target: its ping (`> A: ICMP`) or its ARP (`who-has A tell`)."""
+    if not _ADDRESS.fullmatch(target) or not re.fullmatch(r"[0-9a-f:]{17}", mac):
+        raise ValueError(f"not a MAC and an address: {mac!r} {target!r}")
+    return f'*"{mac} > "*" {target}: "*|*"{mac} > "*" {target} "*'
+
+
+def judge_tenant_frames(output: str, expect: list[str], tenant: str, target: str) -> tuple[bool, str]:
+    """Pass when a frame from the tenant's MAC about `target` shows every expected text (the
+    marker, `vni N`); else say what its frames lacked."""
+    mine = [f for f in frames(output) if expect[-1] in f and mentions(f, target)]
+    good = next((f for f in mine if all(e in f for e in expect)), None)
+    if good is not None:
+        start = good.find(expect[0]) if expect[0] in good else 0
+        return True, good[start:start + 200]
+    if not mine:
+        return False, f"no frame from {tenant} to {target} seen on the underlay"
+    wrong = re.search(r"vni \d+", mine[0])
+    return False, (f"{tenant}'s frames to {target} seen, but without {' / '.join(expect[:-1])}"
+                   + (f" (they carry {wrong.group(0)})" if wrong else ""))
+
+
 class WireCheck(Check):
     name = "wire"
     proves = "a capture on the underlay during a ping shows the encapsulation"
 
     def cases(self, lab: Lab) -> list[Case]:
-        return first_peer_cases(self.name, lab)
+        return first_peer_cases(self.name, lab) + tenant_wire_cases(self.name, lab)
+
+    def _flow(self, ctx: Context, case: Case) -> tuple[tuple[str, ...], Flow]:
+        """The case's tcpdump options and its flow in the host's capture."""
+        t = ctx.tunnels[case.tunnel]  # type: ignore[index]
+        if case.tenant is not None:
+            options, bpf, _ = tenant_expectations(ctx.lab, case, t)
+            target = str(ctx.lab.tenants[case.peer_tenant].interface.ip)  # type: ignore[index]
+            via = f"ip netns exec {shlex.quote(ctx.tenant_ns(case.tenant))} "
+            return tuple(options), Flow(bpf, target, tenant_needle(tenant_mac(case.tenant), target), via)
+        options, bpf, _, inner = expectations(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
+        outer = outer_pattern(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
+        return tuple(options), Flow(bpf, address(t, case.peer), needle(inner, outer))  # type: ignore[arg-type]
 
     def _captures(self, ctx: Context) -> dict[tuple[str, tuple[str, ...], str], Probe]:
         """Every host's captures, built once per verify: one for all of a host's cases whose
@@ -185,25 +267,28 @@ class WireCheck(Check):
         flows: dict[tuple[str, tuple[str, ...], str], list[Flow]] = {}
         for case in self.cases(ctx.lab):
             t = ctx.tunnels[case.tunnel]  # type: ignore[index]
-            options, bpf, _, inner = expectations(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
-            outer = outer_pattern(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
-            flows.setdefault(capture_key(case.host, options, t), []).append(
-                Flow(bpf, address(t, case.peer), needle(inner, outer)))  # type: ignore[arg-type]
+            options, flow = self._flow(ctx, case)
+            flows.setdefault(capture_key(case.host, list(options), t), []).append(flow)
         wait = max(2, math.ceil(ctx.reply_timeout * 3))
         poll = 0.01 if ctx.reply_timeout < 1 else 0.05  # a poll is a process: dear inside a VM
+        # Tenants' captures (-e) run after the tenants' own pings (stage 1): their neighbours are
+        # known by then, and a big lab's storm of first ARPs is over (a lost ARP lost the frame).
         captures = {key: Probe(wire_script(ctx.lab.underlay.interface, list(key[1]), mine, wait, poll),
-                               wait + SCRIPT_OVERHEAD + 20 * poll, self_bounded=True)
+                               wait + SCRIPT_OVERHEAD + 20 * poll, stage=int("-e" in key[1]), self_bounded=True)
                     for key, mine in flows.items()}
         ctx.remember("wire captures", captures)
         return captures
 
     def probes(self, ctx: Context, case: Case) -> list[tuple[str, Probe]]:
         t = ctx.tunnels[case.tunnel]  # type: ignore[index]
-        options = expectations(ctx.lab, case.host, case.peer, t)[0]  # type: ignore[arg-type]
-        return [(case.host, self._captures(ctx)[capture_key(case.host, options, t)])]
+        options, _ = self._flow(ctx, case)
+        warm = [(case.host, tenant_probe(ctx, case.tenant))] if case.tenant is not None else []
+        return [*warm, (case.host, self._captures(ctx)[capture_key(case.host, list(options), t)])]
 
     def judge(self, ctx: Context, case: Case, seen: Seen) -> Outcome:
         t = ctx.tunnels[case.tunnel]  # type: ignore[index]
+        if case.tenant is not None:
+            return self.judge_tenant(ctx, case, seen, t)
         options, bpf, expect, inner = expectations(ctx.lab, case.host, case.peer, t)  # type: ignore[arg-type]
         ev = seen[(case.host, self.probes(ctx, case)[0][1])]
         mine = flow_packets(ev.stdout, flow_of(ctx.lab, case.host, case.peer, t))  # type: ignore[arg-type]
@@ -211,4 +296,15 @@ class WireCheck(Check):
         excerpt = "\n".join(mine[:3]) if mine else ev.output.strip()[-400:]
         label = (f"tcpdump -n -i {ctx.lab.underlay.interface} {' '.join([*options, repr(bpf)])} during "
                  f"ping -c 3 {address(t, case.peer)}   (the script: -v)")  # type: ignore[arg-type]
+        return Outcome(passed, summary, [ev.brief(excerpt, label)])
+
+    def judge_tenant(self, ctx: Context, case: Case, seen: Seen, t: Tunnel) -> Outcome:
+        options, bpf, expect = tenant_expectations(ctx.lab, case, t)
+        ev = seen[(case.host, self.probes(ctx, case)[-1][1])]
+        target = str(ctx.lab.tenants[case.peer_tenant].interface.ip)  # type: ignore[index]
+        passed, summary = judge_tenant_frames(ev.stdout, expect, str(case.tenant), target)
+        mine = [f for f in frames(ev.stdout) if expect[-1] in f]
+        excerpt = "\n".join(mine[:3]) if mine else ev.output.strip()[-400:]
+        label = (f"tcpdump -n -i {ctx.lab.underlay.interface} {' '.join([*options, repr(bpf)])} during "
+                 f"ping -c 3 {target} in {case.tenant}   (the script: -v)")
         return Outcome(passed, summary, [ev.brief(excerpt, label)])
