@@ -260,7 +260,7 @@ def test_which_checks_apply_to_lab8() -> None:
     # A VLAN learns MACs in the NIC's bridge-less path, not in an fdb of its own; no UDP socket,
     # no multicast group: fdb, socket and maddr have nothing to look at.
     assert counts == {"route": 0, "ping": 4, "params": 4, "maddr": 0, "fdb": 0, "socket": 0, "mtu": 4,
-                      "wire": 4, "isolation": 0}
+                      "wire": 4, "isolation": 0, "tenant": 0, "bridge": 0}
 
 
 def test_wire_expects_the_tag_and_judges_a_recorded_capture() -> None:
