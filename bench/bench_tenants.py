@@ -109,9 +109,10 @@ def raw_floor(hosts: int, vnis: int) -> tuple[float, float]:
 
 
 @contextmanager
-def counting_processes() -> Iterator[collections.Counter[str]]:
-    """Count the processes `up` starts, by what they are (the namespace names left out)."""
-    counts: collections.Counter[str] = collections.Counter()
+def counting_processes() -> Iterator[dict[str, list[float]]]:
+    """The processes `up` starts, by what they are (the namespace names left out): the seconds
+    of each (summed over netlab's parallel workers, so more than the wall clock)."""
+    counts: dict[str, list[float]] = collections.defaultdict(list)
     original = subprocess.run
 
     def run(argv: Any, *args: Any, **kwargs: Any) -> Any:
@@ -125,8 +126,11 @@ def counting_processes() -> Iterator[collections.Counter[str]]:
                 continue
             shape.append(w)
             skip = w in ("-n", "exec")
-        counts[" ".join(shape[:7])] += 1
-        return original(argv, *args, **kwargs)
+        start = time.perf_counter()
+        try:
+            return original(argv, *args, **kwargs)
+        finally:
+            counts[" ".join(shape[:7])].append(time.perf_counter() - start)
 
     subprocess.run = run  # type: ignore[assignment]
     try:
@@ -173,7 +177,7 @@ def main() -> None:
     args = parser.parse_args()
 
     results: dict[str, list[float]] = collections.defaultdict(list)
-    processes: collections.Counter[str] = collections.Counter()
+    processes: dict[str, list[float]] = {}
     answered = pairs = 0
     how = ""
     with tempfile.TemporaryDirectory() as tmp:
@@ -204,10 +208,10 @@ def main() -> None:
     print(f"| {r['up']:.2f} | {r['raw_up']:.2f} | {r['up'] / r['raw_up']:.2f}× | {r['up_again']:.2f} | "
           f"{r['tenants']:.2f} | {answered}/{pairs} | {r['down']:.2f} | {r['raw_down']:.2f} |")
     print(f"\ntenant reachability: {how}")
-    print(f"\nprocesses the first `up` started: {sum(processes.values())} "
-          f"(the floor: {2 + args.hosts + tenants})")
-    for shape, n in processes.most_common(8):
-        print(f"  {n:5d}  {shape}")
+    print(f"\nprocesses the first `up` started: {sum(map(len, processes.values()))} "
+          f"(the floor: {2 + args.hosts + tenants}); count, seconds summed over the workers, what:")
+    for shape, seconds in sorted(processes.items(), key=lambda kv: -sum(kv[1]))[:6]:
+        print(f"  {len(seconds):5d} {sum(seconds):7.2f} s  {shape[:60]}")
     if answered != pairs:
         sys.exit(f"{pairs - answered} tenant pairs did not answer")
 
