@@ -192,9 +192,9 @@ def test_tenant_mtu_larger_than_the_tunnel_is_the_classic(tenants: Session) -> N
 
 
 def test_tenant_unplugged_from_its_bridge(tenants: Session) -> None:
-    with broken(tenants, "boxA", "ip link set ve-web1 nomaster", "ip link set ve-web1 master br100"):
+    with broken(tenants, "boxA", "ip link set tn-web1 nomaster", "ip link set tn-web1 master br100"):
         result, cause = first_cause(tenants, only=["tenant", "bridge"])
-        assert (cause.host, cause.tenant, cause.bridge, cause.device) == ("boxA", "web1", "br100", "ve-web1")
+        assert (cause.host, cause.tenant, cause.bridge, cause.device) == ("boxA", "web1", "br100", "tn-web1")
         assert "a port of no bridge, not of br100" in cause.summary
         assert {"tenant[web1->web2]", "tenant[web2->web1]", "bridge[boxA br100]"} <= set(cause.explains)
         assert len(result.causes) == 1
@@ -202,7 +202,7 @@ def test_tenant_unplugged_from_its_bridge(tenants: Session) -> None:
 
 def test_tenant_on_another_vnis_bridge_leaks_into_it(tenants: Session) -> None:
     state = dict(os.environ, NETLAB_STATE_DIR=str(_running["tenants"][1]))
-    with broken(tenants, "boxA", "ip link set ve-db1 master br100", "ip link set ve-db1 master br200"):
+    with broken(tenants, "boxA", "ip link set tn-db1 master br100", "ip link set tn-db1 master br200"):
         run = subprocess.run([sys.executable, "-m", "netlab", "verify", "tc-tenants", "--json", "--check", "tenant",
                               "--check", "bridge", "--check", "isolation"], env=state,
                              capture_output=True, text=True, timeout=60)
@@ -219,10 +219,10 @@ def test_tenant_on_another_vnis_bridge_leaks_into_it(tenants: Session) -> None:
 
 
 def test_tenant_cable_down(static: Session) -> None:
-    with broken(static, "boxB", "ip link set ve-web2 down", "ip link set ve-web2 up"):
+    with broken(static, "boxB", "ip link set tn-web2 down", "ip link set tn-web2 up"):
         _, cause = first_cause(static, only=["tenant", "bridge"])
         assert (cause.host, cause.tenant, cause.bridge, cause.param) == ("boxB", "web2", "br100", "tenant-down")
-        assert "ve-web2 on boxB is down" in cause.summary
+        assert "tn-web2 on boxB is down" in cause.summary
         assert {"tenant[web1->web2]", "tenant[web2->web4]"} <= set(cause.explains)
 
 
@@ -295,8 +295,8 @@ def test_bridge_problems_from_a_device_list() -> None:
         "vxlan100": {"ifname": "vxlan100", "master": "br100", "flags": ["UP"],
                      "linkinfo": {"info_kind": "vxlan", "info_data": {"learning": True},
                                   "info_slave_data": {"neigh_suppress": True}}},
-        "ve-web3": {"ifname": "ve-web3", "master": "br200", "flags": ["UP"]},
-        "ve-web4": {"ifname": "ve-web4", "master": "br100", "flags": []},
+        "tn-web3": {"ifname": "tn-web3", "master": "br200", "flags": ["UP"]},
+        "tn-web4": {"ifname": "tn-web4", "master": "br100", "flags": []},
     }
     found = {p.kind: p for p in bridge_problems(lab, "boxC", t, links)}
     assert set(found) == {"bridge-down", "tenant-master", "tenant-down", "learning"}

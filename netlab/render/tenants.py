@@ -16,8 +16,8 @@ TENANT_IFNAME = "eth0"
 def veth_name(tenant: str) -> str:
     """The host-side end of a tenant's cable (at most 15 characters, never an ip keyword)."""
     if len(tenant) <= 12:
-        return f"ve-{tenant}"
-    return f"ve-{tenant[:6]}{hashlib.sha256(tenant.encode()).hexdigest()[:6]}"
+        return f"tn-{tenant}"
+    return f"tn-{tenant[:6]}{hashlib.sha256(tenant.encode()).hexdigest()[:6]}"
 
 
 def bridge_mac(lab: Lab, host: str, t: Tunnel) -> str | None:

@@ -1,5 +1,5 @@
 """bridge: on each endpoint of a bridged tunnel, the bridge is up, the tunnel device and every
-local tenant's cable (`ve-<tenant>`) are its ports and up, and learning is as the mode says.
+local tenant's cable (`tn-<tenant>`) are its ports and up, and learning is as the mode says.
 
 It reads the device list every host reports anyway (LINKS: `ip -d -j addr show`, whose
 `linkinfo` has a port's `info_slave_data`), so it adds no command. A static tunnel's device does
