@@ -1,6 +1,7 @@
 """Convergence of what a bridged tunnel adds on a host: its bridge, the tunnel as the bridge's
 port, the tenants' cables, and (static mode) the entries given instead of learned. A tunnel and
-all it carries on a host are one unit: when any part differs from the lab, the unit is rebuilt."""
+all it carries on a host are one unit: when the tunnel or its bridge differs from the lab, the unit is
+rebuilt; a tenant's cable or a static entry that differs is remade alone."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import ipaddress
 import json
 from typing import Any
 
+from netlab.macs import tenant_mac
 from netlab.model import Lab, Tunnel
 from netlab.render.tenants import TENANT_IFNAME, bridge_mac, macs_behind, veth_name
+
+FLOOD_MAC = "00:00:00:00:00:00"  # head-end replication: the all-zeros entry per peer
 
 
 def unit_devices(lab: Lab, host: str, t: Tunnel) -> list[str]:
@@ -46,27 +50,65 @@ def bridge_differences(lab: Lab, host: str, t: Tunnel, links: dict[str, dict[str
     flags = (port.get("linkinfo") or {}).get("info_slave_data") or {}
     if t.arp_suppress and not flags.get("neigh_suppress"):
         why.append(f"neigh_suppress is off on {t.name}")
+    return why
+
+
+def tenant_differences(lab: Lab, host: str, t: Tunnel, links: dict[str, dict[str, Any]],
+                       tenant_links: dict[str, dict[str, Any] | None]) -> dict[str, str]:
+    """{tenant: why} for each tenant of `t` on `host` whose cable (veth, eth0) differs from the lab.
+    A tenant is its own part of the unit: its cable is remade alone, the others keep theirs."""
     mtu = t.effective_mtu(lab.underlay.mtu)
+    why: dict[str, str] = {}
     for name in lab.tenants_of(t.name, host):
         veth = links.get(veth_name(name))
         inside = tenant_links.get(name)
         if veth is None or inside is None:
-            why.append(f"tenant {name}'s cable missing")
+            why[name] = f"tenant {name}'s cable missing"
         elif veth.get("master") != t.bridge or "UP" not in veth.get("flags", []):
-            why.append(f"tenant {name}'s cable is not an up port of {t.bridge}")
+            why[name] = f"tenant {name}'s cable is not an up port of {t.bridge}"
         elif inside.get("mtu") != mtu or "UP" not in inside.get("flags", []) \
-                or global_addresses(inside) != {lab.tenants[name].interface}:
-            why.append(f"tenant {name}'s {TENANT_IFNAME} differs")
+                or global_addresses(inside) != {lab.tenants[name].interface} \
+                or inside.get("address") != tenant_mac(name):
+            why[name] = f"tenant {name}'s {TENANT_IFNAME} differs"
     return why
 
 
 def static_differences(lab: Lab, host: str, t: Tunnel, entries: list[dict[str, Any]] | None) -> list[str]:
     """static mode: the permanent entries on the tunnel device, each MAC to its VTEP."""
+    missing, extra = static_changes(lab, host, t, entries)
+    why = [f"{len(missing)} static entries missing ({missing[0][0]} dst {missing[0][1]} ...)"] if missing else []
+    return why + ([f"{len(extra)} static entries not in the lab ({extra[0][0]} ...)"] if extra else [])
+
+
+def static_changes(lab: Lab, host: str, t: Tunnel, entries: list[dict[str, Any]] | None,
+                   ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """static mode: the (MAC, VTEP) entries missing on the tunnel device, and the permanent ones the
+    lab no longer has (a tenant removed or moved)."""
     if t.effective_mode != "static" or entries is None:
-        return []
+        return [], []
     have = {(e.get("mac"), e.get("dst")) for e in entries if "permanent" in e.get("state", "permanent")}
-    missing = [(mac, dst) for mac, dst, _ in macs_behind(lab, host, t) if (mac, dst) not in have]
-    return [f"{len(missing)} static entries missing ({missing[0][0]} dst {missing[0][1]} ...)"] if missing else []
+    want = [(mac, dst) for mac, dst, _ in macs_behind(lab, host, t)]
+    missing = [pair for pair in want if pair not in have]
+    extra = sorted((str(mac), str(dst)) for mac, dst in have
+                   if mac != FLOOD_MAC and (mac, dst) not in want and mac is not None and dst is not None)
+    return missing, extra
+
+
+def static_fix(lab: Lab, host: str, t: Tunnel, entries: list[dict[str, Any]] | None) -> list[str]:
+    """Commands that make a static VTEP's entries what the lab says, touching only those that differ
+    (the tunnel, its bridge and every other tenant's cable stay as they are)."""
+    missing, extra = static_changes(lab, host, t, entries)
+    commands = [f"bridge fdb del {mac} dev {t.name} dst {dst} self" for mac, dst in extra]
+    if t.arp_suppress:
+        commands += [f"bridge fdb del {mac} dev {t.name} master" for mac, _ in extra]
+    if missing and t.bridge:
+        ips = {mac: ip for mac, _, ip in macs_behind(lab, host, t)}
+        for mac, dst in missing:
+            commands.append(f"bridge fdb replace {mac} dev {t.name} dst {dst} self permanent")
+            if t.arp_suppress and ips.get(mac):
+                commands.append(f"bridge fdb replace {mac} dev {t.name} master static")
+                commands.append(f"ip neigh replace {ips[mac]} lladdr {mac} dev {t.bridge} nud permanent")
+    return commands
 
 
 def tenant_query(lab: Lab, host: str, prefix: str) -> list[tuple[str, str]]:

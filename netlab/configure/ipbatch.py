@@ -18,6 +18,8 @@ from netlab.configure.bridged import (
     bridge_differences,
     parse_links,
     static_differences,
+    static_fix,
+    tenant_differences,
     tenant_query,
     unit_devices,
 )
@@ -26,7 +28,7 @@ from netlab.model import Lab, Tunnel
 from netlab.providers.base import Progress, Provider
 from netlab.render.hostvars import host_vars
 from netlab.render.scripts import batches, command_lines, host_script, router_installer
-from netlab.render.tenants import TENANT_IFNAME
+from netlab.render.tenants import TENANT_IFNAME, veth_name
 from netlab.tunnels import KERNEL_DEVICES
 
 BATCH_TIMEOUT = 60.0
@@ -130,9 +132,15 @@ def configure_host(provider: Provider, host: str, prune: bool = True) -> list[st
             stale = [d for d in unit_devices(lab, host, t) if d in links]
         else:
             why = [*device_differences(lab, host, t, link, fdb.get(t.name)),
-                   *bridge_differences(lab, host, t, links, tenant_links),
-                   *static_differences(lab, host, t, fdb.get(t.name))]
+                   *bridge_differences(lab, host, t, links, tenant_links)]
             if not why:
+                # The tunnel and its bridge are right: only the tenants' cables and the static
+                # entries that differ are remade (a tenant added, moved or changed costs the
+                # others nothing: their cables keep their ifindex, no packet is lost).
+                part_commands, part_changes = part_fixes(provider, host, t, links, tenant_links,
+                                                         fdb.get(t.name), variables)
+                commands += part_commands
+                changes += part_changes
                 continue
             stale = [d for d in unit_devices(lab, host, t) if d in links]
             changes.append(f"{host}: {t.name} rebuilt ({'; '.join(why)})")
@@ -145,6 +153,36 @@ def configure_host(provider: Provider, host: str, prune: bool = True) -> list[st
     if changes:
         run_commands(provider, host, commands)
     return changes
+
+
+def part_fixes(provider: Provider, host: str, t: Tunnel, links: dict[str, dict[str, Any]],
+               tenant_links: dict[str, dict[str, Any] | None], entries: list[dict[str, Any]] | None,
+               variables: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The commands (and what they change) that remake only the tenants' cables and static entries
+    of `t` on `host` that differ from the lab."""
+    lab = provider.lab
+    commands: list[str] = []
+    changes: list[str] = []
+    for name, why in tenant_differences(lab, host, t, links, tenant_links).items():
+        if veth_name(name) in links:
+            commands.append(f"ip link del {veth_name(name)}")  # its eth0 goes with it
+        commands += tenant_commands(lab, host, t, name, variables)
+        changes.append(f"{host}: tenant {name} cabled to {t.bridge} ({why})")
+    fixes = static_fix(lab, host, t, entries)
+    if fixes:
+        commands += fixes
+        why = "; ".join(static_differences(lab, host, t, entries))
+        changes.append(f"{host}: {t.name} static entries updated ({why})")
+    return commands, changes
+
+
+def tenant_commands(lab: Lab, host: str, t: Tunnel, tenant: str, variables: dict[str, Any]) -> list[str]:
+    """The commands of one tenant's cable, from the same template as the whole unit: the tunnel
+    rendered with that tenant alone, less the tunnel rendered with none."""
+    tenants = host_vars_tunnel(lab, host, t)["tenants"]
+    alone = tunnel_commands(lab, host, t, {"tenants": [v for v in tenants if v["name"] == tenant]}, variables)
+    without = set(tunnel_commands(lab, host, t, {"tenants": []}, variables))
+    return [line for line in alone if line not in without]
 
 
 def current_links(provider: Provider, host: str) -> tuple[dict[str, dict[str, Any]], set[tuple[str, str]]]:

@@ -80,6 +80,9 @@ class Provider(ABC):
     def __init__(self, lab: Lab, state: LabState) -> None:
         self.lab = lab
         self.state = state
+        # Machines (hosts, routers, tenants) `create` removed because the lab file no longer has
+        # them: a change `up` reports like the configuration's own.
+        self.removed: list[str] = []
 
     def machine_event(self, machine: str, stage: str) -> None:
         if self.on_machine is not None:

@@ -178,9 +178,10 @@ class NetnsProvider(Provider):
         missing = [n for n in wanted if n not in present]
         gone = sorted(n for n in self._ownership(present).ours if n not in wanted)
         if gone:
-            # Hosts taken out of the lab file: their namespaces (and cables) go.
+            # Hosts and tenants taken out of the lab file: their namespaces (and cables) go.
             progress(f"removing {', '.join(n.rsplit('.', 1)[1] for n in gone)} (no longer in the lab)")
             namespaces.delete(gone)
+            self.removed = [n.rsplit(".", 1)[1] for n in gone]
         self.state.record(*(Resource("netns", n) for n in wanted))
         token = self.state.token
         assert token is not None  # the state has been written: its folder is made
@@ -188,6 +189,12 @@ class NetnsProvider(Provider):
         if missing:
             progress(f"creating {len(missing)} namespaces")
             _ip("-batch", "-", input="".join(f"netns add {n}\n" for n in missing))
+            # A machine's loopback is up, as on any booted machine: whichever way configures the
+            # lab then finds the same devices (the fast path, Ansible). Tenants' come from the template.
+            machines = {self.ns(m) for m in self.lab.machines}
+            loopbacks = "".join(f"netns exec {n} ip link set lo up\n" for n in missing if n in machines)
+            if loopbacks:
+                _ip("-batch", "-", input=loopbacks, check=False)
         if self.switch in missing:
             self._wire()
         else:
