@@ -20,7 +20,7 @@ from typing import Any
 from netlab.errors import NetlabError, ToolMissing
 from netlab.files import private_dir
 from netlab.model import Lab
-from netlab.providers.base import Availability, HostStatus, Progress, Provider
+from netlab.providers.base import Availability, HostStatus, Progress, Provider, interfaces_of
 from netlab.state import Resource
 from netlab.tools import namespaces
 from netlab.tools.processes import stop_processes
@@ -308,6 +308,7 @@ class NetnsProvider(Provider):
             namespaces.delete(doomed)
 
     def status(self) -> list[HostStatus]:
+        """Every machine and tenant: each is a namespace here."""
         present = existing_namespaces()
         out = []
         for host in self.lab.nodes:
@@ -316,17 +317,7 @@ class NetnsProvider(Provider):
                 out.append(HostStatus(host, "missing"))
                 continue
             proc = _ip("-n", ns, "-j", "addr", "show", check=False)
-            interfaces = [
-                {
-                    "name": link["ifname"],
-                    "state": link.get("operstate", "?"),
-                    "mtu": link.get("mtu"),
-                    "addresses": [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
-                                  if a.get("scope") != "link"],
-                }
-                for link in json.loads(proc.stdout or "[]")
-                if link["ifname"] != "lo"
-            ]
+            interfaces = interfaces_of(proc.stdout)
             out.append(HostStatus(host, "running", interfaces))
         return out
 

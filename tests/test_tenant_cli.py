@@ -1,0 +1,134 @@
+"""Tenants are machines for every command: exec and ssh run inside the tenant's namespace under its
+name, status lists each with its host, bridge, tunnel and eth0, capture --host captures on its
+eth0, inventory reaches it, graph draws it behind its host's bridge, and completion offers it.
+One `tenants` lab on netns (needs root) serves the commands that need it up."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from netlab import catalog
+from netlab.macs import tenant_mac
+
+from .conftest import needs_root, netlab_namespaces
+
+NAME = "tcli19"
+
+
+def netlab(*args: str, env: dict[str, str], input: str | None = None,
+           timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "netlab", *args], capture_output=True, text=True, env=env,
+                          input=input, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The catalog's `tenants` lab up on netns as NAME, for the module; the environment that reaches it."""
+    environ = {**os.environ, "NETLAB_STATE_DIR": str(tmp_path_factory.mktemp("tenant-cli-state"))}
+    environ.pop("NETLAB_PROVIDER", None)
+    up = netlab("-q", "up", "tenants", "--provider", "netns", "--name", NAME, env=environ)
+    assert up.returncode == 0, up.stderr
+    try:
+        yield environ
+    finally:
+        netlab("-q", "down", NAME, env=environ)
+        assert netlab_namespaces(NAME) == []
+
+
+@needs_root
+def test_exec_runs_in_the_tenant_under_its_name(env: dict[str, str]) -> None:
+    proc = netlab("exec", NAME, "web1", "--", "sh", "-c", "hostname; cat /sys/class/net/eth0/address", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["web1", tenant_mac("web1")]
+
+
+@needs_root
+def test_ssh_gives_a_shell_in_the_tenant(env: dict[str, str]) -> None:
+    # No terminal: the shell reads its commands from standard input.
+    proc = netlab("ssh", NAME, "db2", env=env, input="hostname\nip -4 -o addr show dev eth0\nexit\n")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "db2"
+    assert "10.100.0.2/24" in lines[1]
+
+
+@needs_root
+def test_status_lists_tenants_with_host_bridge_tunnel_and_eth0(env: dict[str, str]) -> None:
+    proc = netlab("status", NAME, "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [h["host"] for h in data["hosts"]] == ["boxA", "boxB", "boxC"]
+    db1 = next(t for t in data["tenants"] if t["tenant"] == "db1")
+    assert (db1["host"], db1["tunnel"], db1["bridge"], db1["state"]) == ("boxA", "vxlan200", "br200", "running")
+    assert db1["interfaces"] == [{"name": "eth0", "state": "UP", "mtu": 1450, "addresses": ["10.100.0.1/24"]}]
+    table = netlab("status", NAME, env=env).stdout
+    row = next(line for line in table.splitlines() if " web3 " in line)
+    for cell in ("boxC", "br100", "vxlan100", "running", "UP", "1450", "10.100.0.3/24"):
+        assert cell in row, row
+
+
+@needs_root
+def test_capture_on_a_tenant_shows_its_inner_frames(env: dict[str, str]) -> None:
+    proc = netlab("capture", NAME, "--host", "db1", "--ping", "db1", "db2", "-c", "4", "icmp", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "10.100.0.1 > 10.100.0.2: ICMP echo request" in proc.stdout, proc.stdout
+    assert "listening on eth0" in proc.stderr
+    assert "4789" not in proc.stdout  # inside the tenant: no outer header yet
+
+
+@needs_root
+def test_capture_on_a_tenant_refuses_a_segment(env: dict[str, str]) -> None:
+    proc = netlab("capture", NAME, "--host", "web1", "--segment", "myNetwork", env=env)
+    assert proc.returncode != 0
+    assert "web1 is a tenant" in proc.stderr and "--host boxA" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@needs_root
+def test_inventory_reaches_each_tenant_in_its_namespace(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yml"
+    proc = netlab("inventory", NAME, "-o", str(path), env=env)
+    assert proc.returncode == 0, proc.stderr
+    import yaml
+
+    tenants = yaml.safe_load(path.read_text())["all"]["children"]["tenants"]["hosts"]
+    assert set(tenants) == {"web1", "web2", "web3", "db1", "db2"}
+    assert tenants["web2"]["ansible_host"] == f"netlab.{NAME}.web2"
+    assert tenants["web2"]["netlab_tenant_host"] == "boxB"
+    ansible = Path(sys.executable).parent / "ansible"
+    if not ansible.exists():
+        pytest.skip("ansible is not installed")
+    use = proc.stderr.split("use it with: ", 1)[1].split()[0]  # ANSIBLE_CONNECTION_PLUGINS=...
+    variable, value = use.split("=", 1)
+    run = subprocess.run([str(ansible), "-i", str(path), "web2", "-m", "command", "-a", "ip -4 -o addr show eth0"],
+                         capture_output=True, text=True, timeout=120,
+                         env={**env, variable: value, "ANSIBLE_HOST_KEY_CHECKING": "False"})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "10.100.0.2/24" in run.stdout
+
+
+def test_graph_draws_tenants_behind_their_hosts_bridge() -> None:
+    from netlab.graph import graph_text
+
+    dot = graph_text(catalog.load("tenants"), "dot")
+    assert "tenant_db2 -- bridge_boxC_br200" in dot
+    assert "bridge_boxC_br200 -- host_boxC" in dot
+    assert 'label="eth0 10.100.0.2/24"' in dot
+    mermaid = graph_text(catalog.load("tenants"), "mermaid")
+    assert 'tenant_web1 ---|"eth0 10.100.0.1/24"| bridge_boxA_br100' in mermaid
+
+
+def test_completion_offers_tenants() -> None:
+    from netlab.cli.app import complete_host
+
+    ctx = SimpleNamespace(params={"lab": "tenants"})
+    found = dict(complete_host(ctx, "d"))  # type: ignore[arg-type]
+    assert found == {"db1": "tenant 10.100.0.1/24 on boxA", "db2": "tenant 10.100.0.2/24 on boxC"}
