@@ -130,7 +130,7 @@ def down(lab: LabArg, provider: ProviderOpt = None) -> None:
     out.print(f"lab {session.lab.name} is down", highlight=False)
 
 
-@app.command(epilog=examples("sudo netlab status lab10", "sudo netlab status lab10 --json | jq '.hosts[].state'",
+@app.command(epilog=examples("sudo netlab status lab10",
                              "sudo netlab status tenants --json | jq '.tenants[] | {tenant, host, state}'"))
 def status(
     lab: LabArg,
