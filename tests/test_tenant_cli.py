@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from netlab import catalog
+from netlab.lifecycle import Session, down, open_lab, up
 from netlab.macs import tenant_mac
+from netlab.providers.base import Provider
 
-from .conftest import needs_root, netlab_namespaces
+from .conftest import needs_root, netlab_namespaces, quiet
 
 NAME = "tcli19"
 
@@ -132,3 +136,71 @@ def test_completion_offers_tenants() -> None:
     ctx = SimpleNamespace(params={"lab": "tenants"})
     found = dict(complete_host(ctx, "d"))  # type: ignore[arg-type]
     assert found == {"db1": "tenant 10.100.0.1/24 on boxA", "db2": "tenant 10.100.0.2/24 on boxC"}
+
+
+@pytest.fixture(scope="module")
+def static_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    """The catalog's `vxlan-static` lab up on netns (static entries, ARP suppression), for the faults."""
+    state_dir = tmp_path_factory.mktemp("tenant-fault-state")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NETLAB_STATE_DIR", str(state_dir))
+        session = open_lab("vxlan-static", "netns", name=f"{NAME}s")
+        up(session, quiet)
+        try:
+            yield session
+        finally:
+            down(session, quiet)
+            assert netlab_namespaces(f"{NAME}s") == []
+
+
+def link_of(provider: Provider, machine: str, device: str) -> dict[str, Any]:
+    return json.loads(provider.run(machine, ["ip", "-j", "link", "show", "dev", device]).stdout)[0]
+
+
+def web1_entries(provider: Provider) -> list[str]:
+    """boxB's permanent entries for web1's MAC (web1 lives behind boxA)."""
+    entries = json.loads(provider.run("boxB", ["bridge", "-j", "fdb", "show", "dev", "vxlan100"]).stdout)
+    return [e["dst"] for e in entries if e.get("mac") == tenant_mac("web1") and "dst" in e]
+
+
+# fault -> (host, what tells it is there, what that is when broken, and right)
+TENANT_FAULTS: dict[str, tuple[str, Callable[[Provider], Any], Any, Any]] = {
+    "tenant-mtu": ("boxA", lambda p: (link_of(p, "boxA", "ve-web1")["mtu"], link_of(p, "web1", "eth0")["mtu"]),
+                   (1500, 1500), (1450, 1450)),
+    "tenant-wrong-bridge": ("boxA", lambda p: link_of(p, "boxA", "ve-web1").get("master"), None, "br100"),
+    "bridge-down": ("boxA", lambda p: "UP" in link_of(p, "boxA", "br100")["flags"], False, True),
+    # Its first entry on boxB is web1's, the lab's first tenant.
+    "static-entry-missing": ("boxB", web1_entries, [], ["192.168.50.4"]),
+}
+
+
+@needs_root
+@pytest.mark.parametrize("fault", list(TENANT_FAULTS))
+def test_a_tenant_fault_changes_the_device_and_reset_undoes_it(static_lab: Session, fault: str) -> None:
+    """What `netlab break` and `netlab reset` do, in process: the fault changes the device, the
+    survey (`break --reveal`) sees it there, the convergence (`reset`) puts the lab back."""
+    from netlab import faults
+    from netlab.configure.ipbatch import apply_ip_batch
+
+    provider = static_lab.provider
+    host, look, broken, right = TENANT_FAULTS[fault]
+    assert look(provider) == right
+    name, target = faults.choose(provider.lab, faults.survey(provider, [], False), fault, host,
+                                 random.Random(0), f"{NAME}s")
+    commands, record = faults.plan(provider, faults.survey(provider, [], False), name, target)
+    faults.run(provider, commands, target, name)
+    assert look(provider) == broken
+    assert faults.survey(provider, [record], False).broken == [record]
+    changes = apply_ip_batch(provider, quiet)
+    assert changes and all(c.startswith(f"{host}: ") for c in changes), changes
+    assert look(provider) == right
+    assert faults.survey(provider, [record], False).broken == []
+
+
+@needs_root
+def test_break_names_a_tenants_host(static_lab: Session) -> None:
+    env = {**os.environ, "NETLAB_STATE_DIR": str(static_lab.provider.state.dir.parent)}
+    proc = netlab("break", f"{NAME}s", "tenant-mtu", "--host", "web3", env=env)
+    assert proc.returncode != 0
+    assert "web3 is a tenant" in proc.stderr and "--host boxC" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -27,7 +27,7 @@ def unit_devices(lab: Lab, host: str, t: Tunnel) -> list[str]:
 
 def bridge_differences(lab: Lab, host: str, t: Tunnel, links: dict[str, dict[str, Any]],
                        tenant_links: dict[str, dict[str, Any] | None]) -> list[str]:
-    """Why the bridge part of `t` on `host` is not what the lab says (empty: it is)."""
+    """Why the bridge of `t` on `host` is not what the lab says (empty: it is)."""
     if t.bridge is None:
         return []
     bridge = links.get(t.bridge)
@@ -44,6 +44,14 @@ def bridge_differences(lab: Lab, host: str, t: Tunnel, links: dict[str, dict[str
     have = global_addresses(bridge)
     if have != want:
         why.append(f"{t.bridge} has {', '.join(sorted(map(str, have))) or 'no address'}")
+    return why
+
+
+def port_differences(t: Tunnel, links: dict[str, dict[str, Any]]) -> list[str]:
+    """Why the tunnel device is not the port of its bridge the lab says (remade with the device)."""
+    if t.bridge is None:
+        return []
+    why = []
     port = links.get(t.name, {})
     if port.get("master") != t.bridge:
         why.append(f"{t.name} is not a port of {t.bridge}")
@@ -51,6 +59,13 @@ def bridge_differences(lab: Lab, host: str, t: Tunnel, links: dict[str, dict[str
     if t.arp_suppress and not flags.get("neigh_suppress"):
         why.append(f"neigh_suppress is off on {t.name}")
     return why
+
+
+def of_bridge(line: str, bridge: str) -> bool:
+    """Whether a line of a bridged tunnel's commands makes its bridge (which a rebuilt tunnel
+    device joins again as it is: its tenants stay plugged in)."""
+    return line.startswith((f"ip link add {bridge} ", f"ip link set {bridge} ")) \
+        or (line.startswith("ip addr add ") and line.endswith(f" dev {bridge}"))
 
 
 def tenant_differences(lab: Lab, host: str, t: Tunnel, links: dict[str, dict[str, Any]],

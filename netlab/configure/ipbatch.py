@@ -16,7 +16,9 @@ from typing import Any
 
 from netlab.configure.bridged import (
     bridge_differences,
+    of_bridge,
     parse_links,
+    port_differences,
     static_differences,
     static_fix,
     tenant_differences,
@@ -131,8 +133,18 @@ def configure_host(provider: Provider, host: str, prune: bool = True) -> list[st
             changes.append(f"{host}: {t.name} created")
             stale = [d for d in unit_devices(lab, host, t) if d in links]
         else:
-            why = [*device_differences(lab, host, t, link, fdb.get(t.name)),
-                   *bridge_differences(lab, host, t, links, tenant_links)]
+            own = bridge_differences(lab, host, t, links, tenant_links)
+            why = [*device_differences(lab, host, t, link, fdb.get(t.name)), *port_differences(t, links)]
+            if why and not own and t.bridge:
+                # The bridge is right: the tunnel device alone is remade and joins it again; the
+                # tenants stay plugged in (a `reset` after a fault on the device costs them nothing).
+                commands += [f"ip link del {t.name}", *port_commands(lab, host, t, variables)]
+                changes.append(f"{host}: {t.name} rebuilt ({'; '.join(why)})")
+                part_commands, part_changes = part_fixes(provider, host, t, links, tenant_links, None, variables)
+                commands += part_commands
+                changes += part_changes
+                continue
+            why += own
             if not why:
                 # The tunnel and its bridge are right: only the tenants' cables and the static
                 # entries that differ are remade (a tenant added, moved or changed costs the
@@ -174,6 +186,12 @@ def part_fixes(provider: Provider, host: str, t: Tunnel, links: dict[str, dict[s
         why = "; ".join(static_differences(lab, host, t, entries))
         changes.append(f"{host}: {t.name} static entries updated ({why})")
     return commands, changes
+
+
+def port_commands(lab: Lab, host: str, t: Tunnel, variables: dict[str, Any]) -> list[str]:
+    """The commands of a bridged tunnel's device alone, made a port of the bridge that is there."""
+    lines = tunnel_commands(lab, host, t, {"tenants": []}, variables)
+    return [line for line in lines if not of_bridge(line, t.bridge or "")]
 
 
 def tenant_commands(lab: Lab, host: str, t: Tunnel, tenant: str, variables: dict[str, Any]) -> list[str]:
