@@ -154,7 +154,7 @@ def static_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
 
 
 def link_of(provider: Provider, machine: str, device: str) -> dict[str, Any]:
-    return json.loads(provider.run(machine, ["ip", "-j", "link", "show", "dev", device]).stdout)[0]
+    return json.loads(provider.run(machine, ["ip", "-d", "-j", "link", "show", "dev", device]).stdout)[0]
 
 
 def web1_entries(provider: Provider) -> list[str]:
@@ -171,6 +171,9 @@ TENANT_FAULTS: dict[str, tuple[str, Callable[[Provider], Any], Any, Any]] = {
     "bridge-down": ("boxA", lambda p: "UP" in link_of(p, "boxA", "br100")["flags"], False, True),
     # Its first entry on boxB is web1's, the lab's first tenant.
     "static-entry-missing": ("boxB", web1_entries, [], ["192.168.50.4"]),
+    # A fault of the tunnel device on a bridged tunnel: rebuilt and a port of its bridge again.
+    "wrong-vni": ("boxA", lambda p: (link_of(p, "boxA", "vxlan100")["linkinfo"]["info_data"]["id"],
+                                     link_of(p, "boxA", "vxlan100").get("master")), (101, "br100"), (100, "br100")),
 }
 
 
@@ -185,6 +188,7 @@ def test_a_tenant_fault_changes_the_device_and_reset_undoes_it(static_lab: Sessi
     provider = static_lab.provider
     host, look, broken, right = TENANT_FAULTS[fault]
     assert look(provider) == right
+    cable = link_of(provider, "boxA", "ve-web1")["ifindex"]
     name, target = faults.choose(provider.lab, faults.survey(provider, [], False), fault, host,
                                  random.Random(0), f"{NAME}s")
     commands, record = faults.plan(provider, faults.survey(provider, [], False), name, target)
@@ -195,6 +199,8 @@ def test_a_tenant_fault_changes_the_device_and_reset_undoes_it(static_lab: Sessi
     assert changes and all(c.startswith(f"{host}: ") for c in changes), changes
     assert look(provider) == right
     assert faults.survey(provider, [record], False).broken == []
+    if fault in ("wrong-vni", "static-entry-missing"):  # not web1's cable nor its bridge: web1 stayed plugged in
+        assert link_of(provider, "boxA", "ve-web1")["ifindex"] == cable
 
 
 @needs_root
