@@ -180,6 +180,19 @@ def test_a_tenant_removed_takes_its_namespace_and_cable(the_lab: Lab) -> None:
     assert the_lab.apply() == []
 
 
+def test_a_static_tenant_removed_leaves_no_entry_behind(the_lab: Lab) -> None:
+    from netlab.macs import tenant_mac
+
+    changes = the_lab.apply(lambda d: d["tenants"].pop("db2"))
+    assert changes is not None and changes[0] == "db2: removed (no longer in the lab)", changes
+    provider, mac = the_lab.provider, tenant_mac("db2")
+    fdb = json.loads(provider.run("boxA", ["bridge", "-j", "fdb", "show", "dev", "vxlan200"]).stdout)
+    assert [e for e in fdb if e.get("mac") == mac] == []  # neither its VTEP entry nor the bridge's
+    neigh = json.loads(provider.run("boxA", ["ip", "-j", "neigh", "show", "dev", "br200"]).stdout)
+    assert [n for n in neigh if n.get("lladdr") == mac] == []
+    assert the_lab.apply() == []
+
+
 def test_down_removes_every_tenant_namespace(the_lab: Lab) -> None:
     assert f"netlab.{NAME}.web1" in netlab_namespaces(NAME)
     assert the_lab.session is not None

@@ -19,6 +19,7 @@ from netlab.configure.bridged import (
     of_bridge,
     parse_links,
     port_differences,
+    static_changes,
     static_differences,
     static_fix,
     tenant_differences,
@@ -30,7 +31,7 @@ from netlab.model import Lab, Tunnel
 from netlab.providers.base import Progress, Provider
 from netlab.render.hostvars import host_vars
 from netlab.render.scripts import batches, command_lines, host_script, router_installer
-from netlab.render.tenants import TENANT_IFNAME, veth_name
+from netlab.render.tenants import TENANT_IFNAME, macs_behind, veth_name
 from netlab.tunnels import KERNEL_DEVICES
 
 BATCH_TIMEOUT = 60.0
@@ -182,10 +183,27 @@ def part_fixes(provider: Provider, host: str, t: Tunnel, links: dict[str, dict[s
         changes.append(f"{host}: tenant {name} cabled to {t.bridge} ({why})")
     fixes = static_fix(lab, host, t, entries)
     if fixes:
-        commands += fixes
+        commands += fixes + stale_neighbours(provider, host, t, entries)
         why = "; ".join(static_differences(lab, host, t, entries))
         changes.append(f"{host}: {t.name} static entries updated ({why})")
     return commands, changes
+
+
+def stale_neighbours(provider: Provider, host: str, t: Tunnel, entries: list[dict[str, Any]] | None) -> list[str]:
+    """arp_suppress: the permanent neighbour entries of MACs the lab no longer has (a tenant removed)."""
+    if not (t.arp_suppress and t.bridge):
+        return []
+    wanted = {mac for mac, _, _ in macs_behind(provider.lab, host, t)}
+    gone = {mac for mac, _ in static_changes(provider.lab, host, t, entries)[1]} - wanted
+    if not gone:
+        return []
+    result = provider.run(host, ["ip", "-j", "neigh", "show", "dev", t.bridge, "nud", "permanent"])
+    try:
+        neighbours = json.loads(result.stdout or "[]")
+    except ValueError:
+        return []
+    return [f"ip neigh del {n['dst']} dev {t.bridge}" for n in neighbours
+            if isinstance(n, dict) and n.get("lladdr") in gone and "dst" in n]
 
 
 def port_commands(lab: Lab, host: str, t: Tunnel, variables: dict[str, Any]) -> list[str]:
