@@ -20,7 +20,8 @@ import pytest
 from netlab import catalog
 from netlab.lifecycle import Session, down, open_lab, up
 from netlab.macs import tenant_mac
-from netlab.providers.base import Provider
+from netlab.providers.base import Availability, CommandResult, HostStatus, Provider
+from netlab.state import LabState
 
 from .conftest import needs_root, netlab_namespaces, quiet
 
@@ -210,3 +211,57 @@ def test_break_names_a_tenants_host(static_lab: Session) -> None:
     assert proc.returncode != 0
     assert "web3 is a tenant" in proc.stderr and "--host boxC" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+class VMs(Provider):
+    """A provider of VMs reached over ssh, for what needs no VM to run (nothing is started)."""
+
+    name = "vms"
+    description = "VMs reached over ssh"
+
+    @classmethod
+    def availability(cls, lab: object = None) -> Availability:
+        return Availability(True, "")
+
+    def create(self, progress: Callable[[str], None]) -> None: ...
+    def destroy(self, progress: Callable[[str], None]) -> None: ...
+    def status(self) -> list[HostStatus]:
+        return []
+
+    def host_argv(self, host: str, command: list[str], interactive: bool = False) -> list[str]:
+        return self.tenant_argv(host, command) if host in self.lab.tenants else ["ssh", host, *command]
+
+    def run(self, host: str, command: list[str], timeout: float = 30, input: str | None = None) -> CommandResult:
+        argv = self.host_argv(host, command)
+        eth0 = [{"ifname": "eth0", "operstate": "UP", "mtu": 1450,
+                 "addr_info": [{"local": "10.100.0.2", "prefixlen": 24, "scope": "global"}]}]
+        return CommandResult(argv, 0, json.dumps(eth0), "")
+
+    def ansible_connection(self, host: str) -> dict[str, Any]:
+        assert host in self.lab.hosts, f"Ansible asked to reach {host} itself"
+        return {"ansible_connection": "ssh", "ansible_host": f"{host}.vm"}
+
+    def testinfra_uri(self, host: str) -> str:
+        return f"ssh://{host}"
+
+
+def test_inventory_on_vms_reaches_a_tenant_through_its_host_and_says_so() -> None:
+    """Ansible cannot enter a namespace inside a VM: a tenant's entry reaches its host, names the
+    namespace, and the file's header says how to use it."""
+    import yaml
+
+    from netlab.inventory import inventory_text
+
+    text = inventory_text(VMs(catalog.load("tenants"), LabState("tenants")))
+    assert "a tenant's entry reaches its\n# HOST" in text
+    db2 = yaml.safe_load(text)["all"]["children"]["tenants"]["hosts"]["db2"]
+    assert db2["ansible_host"] == "boxC.vm"
+    assert (db2["netlab_tenant_host"], db2["netlab_tenant_namespace"]) == ("boxC", "db2")
+    assert db2["netlab_tenant_reached"] == "through its host"
+
+
+def test_status_on_vms_reads_each_tenant_inside_its_running_host() -> None:
+    found = {h.host: h for h in VMs(catalog.load("tenants"), LabState("tenants")).tenant_status({"boxC"})}
+    assert found["db2"].state == "running"
+    assert found["db2"].interfaces == [{"name": "eth0", "state": "UP", "mtu": 1450, "addresses": ["10.100.0.2/24"]}]
+    assert found["web1"].state == "stopped"  # boxA is not running: not asked

@@ -101,7 +101,7 @@ def static_changes(lab: Lab, host: str, t: Tunnel, entries: list[dict[str, Any]]
     lab no longer has (a tenant removed or moved)."""
     if t.effective_mode != "static" or entries is None:
         return [], []
-    have = {(e.get("mac"), e.get("dst")) for e in entries if "permanent" in e.get("state", "permanent")}
+    have = {(e.get("mac"), e.get("dst")) for e in entries if "dst" in e and "permanent" in e.get("state", "permanent")}
     want = [(mac, dst) for mac, dst, _ in macs_behind(lab, host, t)]
     missing = [pair for pair in want if pair not in have]
     extra = sorted((str(mac), str(dst)) for mac, dst in have
@@ -114,8 +114,9 @@ def static_fix(lab: Lab, host: str, t: Tunnel, entries: list[dict[str, Any]] | N
     (the tunnel, its bridge and every other tenant's cable stay as they are)."""
     missing, extra = static_changes(lab, host, t, entries)
     commands = [f"bridge fdb del {mac} dev {t.name} dst {dst} self" for mac, dst in extra]
-    if t.arp_suppress:
-        commands += [f"bridge fdb del {mac} dev {t.name} master" for mac, _ in extra]
+    on_bridge = {e.get("mac") for e in entries or [] if e.get("master") == t.bridge}
+    commands += [f"bridge fdb del {mac} dev {t.name} master" for mac in dict.fromkeys(m for m, _ in extra)
+                 if mac in on_bridge]
     if missing and t.bridge:
         ips = {mac: ip for mac, _, ip in macs_behind(lab, host, t)}
         for mac, dst in missing:

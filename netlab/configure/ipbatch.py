@@ -176,14 +176,17 @@ def part_fixes(provider: Provider, host: str, t: Tunnel, links: dict[str, dict[s
     lab = provider.lab
     commands: list[str] = []
     changes: list[str] = []
+    # The entries first: a tenant moved here must find no static entry sending its MAC to its old
+    # VTEP when its cable comes up (the bridge would move that entry to the cable as it learns).
+    fixes = static_fix(lab, host, t, entries)
+    if fixes:
+        commands += fixes + stale_neighbours(provider, host, t, entries)
     for name, why in tenant_differences(lab, host, t, links, tenant_links).items():
         if veth_name(name) in links:
             commands.append(f"ip link del {veth_name(name)}")  # its eth0 goes with it
         commands += tenant_commands(lab, host, t, name, variables)
         changes.append(f"{host}: tenant {name} cabled to {t.bridge} ({why})")
-    fixes = static_fix(lab, host, t, entries)
     if fixes:
-        commands += fixes + stale_neighbours(provider, host, t, entries)
         why = "; ".join(static_differences(lab, host, t, entries))
         changes.append(f"{host}: {t.name} static entries updated ({why})")
     return commands, changes
@@ -261,7 +264,8 @@ def current_flood_lists(provider: Provider, host: str, tunnels: list[Tunnel]) ->
         except ValueError:
             continue
         if isinstance(entries, list):
-            out[t.name] = [e for e in entries if isinstance(e, dict) and "dst" in e]
+            # Head-end and static entries (dst), and the bridge's static entries (master).
+            out[t.name] = [e for e in entries if isinstance(e, dict) and ("dst" in e or "master" in e)]
     return out
 
 
@@ -302,7 +306,7 @@ def device_differences(lab: Lab, host: str, t: Tunnel, link: dict[str, Any],
     if mac and link.get("address") != mac:
         why.append(f"MAC is {link.get('address')}, netlab gives it {mac}")
     if entries is not None:
-        flood_to = {e["dst"] for e in entries if e.get("mac") == "00:00:00:00:00:00"}
+        flood_to = {e["dst"] for e in entries if e.get("mac") == "00:00:00:00:00:00" and "dst" in e}
         peers = {lab.hosts[h].ip for h in t.endpoints if h != host}
         if flood_to != peers:
             why.append(f"floods to {', '.join(sorted(flood_to)) or 'nobody'}, lab says {', '.join(sorted(peers))}")

@@ -21,6 +21,7 @@ from netlab.errors import NetlabError, ToolMissing
 from netlab.files import private_dir
 from netlab.model import Lab
 from netlab.providers.base import Availability, HostStatus, Progress, Provider, interfaces_of
+from netlab.render.tenants import TENANT_IFNAME
 from netlab.state import Resource
 from netlab.tools import namespaces
 from netlab.tools.processes import stop_processes
@@ -180,6 +181,11 @@ class NetnsProvider(Provider):
         if gone:
             # Hosts and tenants taken out of the lab file: their namespaces (and cables) go.
             progress(f"removing {', '.join(n.rsplit('.', 1)[1] for n in gone)} (no longer in the lab)")
+            # A namespace's devices go some time after the namespace: a tenant's cable is cut first,
+            # or its host's end could still be there when the configuration looks (and gone when
+            # it removes it).
+            _ip("-force", "-batch", "-", input="".join(f"netns exec {n} ip link del {TENANT_IFNAME}\n" for n in gone),
+                check=False)
             namespaces.delete(gone)
             self.removed = [n.rsplit(".", 1)[1] for n in gone]
         self.state.record(*(Resource("netns", n) for n in wanted))
