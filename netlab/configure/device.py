@@ -102,11 +102,16 @@ def _key(value: Any) -> int | None:
     return int(ipaddress.IPv4Address(text)) if "." in text else int(text)
 
 
+NOT_BRIDGED: dict[str, Any] = {"bridge": None, "arp_suppress": False, "static": [], "neighbours": [], "tenants": []}
+
+
 def build(lab: Lab, host: str, device: Device, changed: dict[str, Any] | None = None,
           replace: bool = True) -> list[str]:
     """The commands that make `device` (with some variables `changed`) from the same template as
     netlab's own devices; `replace`: delete the one there first."""
-    variables = {**device.vars, **(changed or {})}
+    # A device read from a host (a student's, or one recorded by an older netlab) says nothing of
+    # bridges: it is none's port, with no tenants or entries of its own.
+    variables = {**NOT_BRIDGED, **device.vars, **(changed or {})}
     bridge = (variables.get("bridge") or {}).get("name")
     if bridge:
         variables["tenants"] = []  # a port of a bridge: the tenants' cables stay as they are
