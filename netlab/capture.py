@@ -15,6 +15,7 @@ from typing import IO
 from netlab.errors import NetlabError
 from netlab.model import Lab
 from netlab.providers.base import Provider
+from netlab.render.tenants import TENANT_IFNAME
 
 
 def default_filter(lab: Lab) -> list[str]:
@@ -27,8 +28,11 @@ def default_filter(lab: Lab) -> list[str]:
 def ping_target(lab: Lab, source: str, target: str) -> str:
     """`target` as an address `source` can ping: an IP as given, or a host's address on a tunnel
     both are on (its underlay address when they share none)."""
+    if source in lab.tenants:
+        return tenant_ping_target(lab, source, target)
     if source not in lab.hosts:
-        raise NetlabError(f"--ping: lab {lab.name} has no host {source!r}", hint=f"hosts: {', '.join(lab.hosts)}")
+        raise NetlabError(f"--ping: lab {lab.name} has no host {source!r}",
+                          hint=f"hosts: {', '.join(lab.hosts)}; tenants: {', '.join(lab.tenants) or 'none'}")
     if target == source:
         other = next((h for h in lab.hosts if h != source), "HOST")
         raise NetlabError(f"--ping {source} {target}: a host pinging itself sends nothing over the underlay",
@@ -45,6 +49,30 @@ def ping_target(lab: Lab, source: str, target: str) -> str:
     return str(shared.interface(target).ip) if shared else lab.hosts[target].ip
 
 
+def tenant_ping_target(lab: Lab, source: str, target: str) -> str:
+    """`target` as tenant `source` pings it: an IP as given, or another tenant of its tunnel."""
+    try:
+        return str(ipaddress.ip_address(target))
+    except ValueError:
+        pass
+    peers = [n for n in lab.tenants_of(lab.tenants[source].tunnel) if n != source]
+    if target not in peers:
+        raise NetlabError(f"--ping {source} {target}: {target!r} is not another tenant of {source}'s tunnel "
+                          f"{lab.tenants[source].tunnel} nor an IP address",
+                          hint=f"its tunnel's tenants: {', '.join(peers) or 'none'}")
+    return str(lab.tenants[target].interface.ip)
+
+
+def tenant_capture_argv(provider: Provider, tenant: str, tcpdump: list[str], filter_words: list[str],
+                        segment: str | None) -> list[str]:
+    """tcpdump on a tenant's eth0, inside its namespace: the inner frames as the tenant sends
+    them, before its host's VTEP encapsulates them."""
+    if segment is not None:
+        raise NetlabError(f"--host {tenant} is a tenant: it is on no underlay segment",
+                          hint=f"drop --segment, or capture on its host: --host {provider.lab.tenants[tenant].host}")
+    return provider.host_argv(tenant, [*tcpdump, "-i", TENANT_IFNAME, *(filter_words or ["not", "ip6"])])
+
+
 def capture_argv(
     provider: Provider, host: str | None, count: int | None, pcap: bool, filter_words: list[str],
     segment: str | None = None,
@@ -53,8 +81,8 @@ def capture_argv(
     lab = provider.lab
     if count is not None and count < 1:
         raise NetlabError("--count must be at least 1")
-    if host is not None and host not in lab.machines:
-        raise NetlabError(f"lab {lab.name} has no host {host!r}", hint=f"hosts: {', '.join(lab.machines)}")
+    if host is not None and host not in lab.nodes:
+        raise NetlabError(f"lab {lab.name} has no host {host!r}", hint=f"hosts: {', '.join(lab.nodes)}")
     if segment is not None and segment not in lab.underlay.networks:
         raise NetlabError(f"lab {lab.name} has no underlay segment {segment!r}",
                           hint=f"segments: {', '.join(lab.underlay.networks)}")
@@ -62,6 +90,8 @@ def capture_argv(
     # -l: line-buffered, so output appears as packets arrive; -U: each packet written at once.
     tcpdump = ["tcpdump", "-n", "-e", "-l", *(["-c", str(count)] if count is not None else [])]
     tcpdump += ["-U", "-w", "-"] if pcap else ["-v"]
+    if host is not None and host in lab.tenants:
+        return tenant_capture_argv(provider, host, tcpdump, filter_words, segment)
     words = filter_words or default_filter(lab)
     segment_bridge = getattr(provider, "segment_bridge", None)
     if host is None and segment_bridge is not None:

@@ -118,6 +118,89 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
 )}
 
 
+# -- faults of a bridged tunnel's tenants and bridge (issue 19) -------------------------------------
+# A tenant's namespace as its host names it, filled in by `plan` (netns: the lab's prefix).
+TENANT_NS = "{tenant_ns}"
+
+
+def _first_tenant(d: Device) -> dict[str, Any]:
+    return d.vars["tenants"][0]
+
+
+def _tenant_mtu(lab: Lab, host: str, d: Device) -> Effect:
+    # The classic: the tenant keeps the usual 1500 (and its cable with it) over a tunnel that
+    # carries 50 bytes less; big frames die silently at the bridge's port into the tunnel.
+    tn, mtu = _first_tenant(d), lab.underlay.mtu
+    return Effect(None, [f"ip link set {tn['veth']} mtu {mtu}",
+                         f"ip -n {TENANT_NS}{tn['name']} link set eth0 mtu {mtu}"],
+                  {f"link:{tn['veth']}:mtu": str(mtu)})
+
+
+def _wrong_bridge(lab: Lab, host: str, d: Device) -> Effect:
+    """The tenant's cable on another bridge of its host (another tenant segment), or on none."""
+    tn = _first_tenant(d)
+    others = [t.bridge for t in lab.tunnels_of(host) if t.bridge and t.bridge != d.vars["bridge"]["name"]]
+    other = others[0] if others else None
+    return Effect(None, [f"ip link set {tn['veth']} {f'master {other}' if other else 'nomaster'}"],
+                  {f"link:{tn['veth']}:master": str(other)})
+
+
+def _static_missing(lab: Lab, host: str, d: Device) -> Effect:
+    entry = d.vars["static"][0]
+    return Effect(None, [f"bridge fdb del {entry['mac']} dev {d.name} dst {entry['dst']} self"],
+                  {f"fdb:{d.name}:{entry['mac']}": "missing"})
+
+
+def _bridged(d: Device) -> bool:
+    return bool(d.vars.get("bridge"))
+
+
+for _fault in (
+    Fault("tenant-mtu", "a tenant's eth0 (and its cable) at the underlay's MTU, bigger than the tunnel carries",
+          lambda d: _bridged(d) and bool(d.vars.get("tenants")) and d.vars["overhead"] > 0, _tenant_mtu),
+    Fault("tenant-wrong-bridge", "a tenant's cable is moved to another bridge of its host (or to none)",
+          lambda d: _bridged(d) and bool(d.vars.get("tenants")), _wrong_bridge),
+    Fault("bridge-down", "the tunnel's bridge is set down", _bridged,
+          lambda lab, h, d: Effect(None, [f"ip link set {d.vars['bridge']['name']} down"],
+                                   {f"link:{d.vars['bridge']['name']}:up": "False"})),
+    Fault("static-entry-missing", "a static VTEP loses the permanent entry of a MAC behind another VTEP",
+          lambda d: bool(d.vars.get("static")), _static_missing),
+):
+    FAULTS[_fault.name] = _fault
+
+
+def tenant_facts_there(provider: Provider, host: str, view: HostView, shows: dict[str, str]) -> bool:
+    """Whether the facts a tenant or bridge fault recorded ('link:DEVICE:FACT', 'fdb:DEVICE:MAC')
+    are still what `host` shows."""
+    for key, value in shows.items():
+        kind, device, fact = key.split(":", 2)
+        if kind == "fdb":
+            result = provider.run(host, ["bridge", "-j", "fdb", "show", "dev", device])
+            try:
+                entries = json.loads(result.stdout or "[]")
+            except ValueError:
+                entries = []
+            if any(isinstance(e, dict) and e.get("mac") == fact and "dst" in e for e in entries):
+                return False
+            continue
+        link = view.links.get(device)
+        if link is None:
+            return False
+        now = {"mtu": str(link.get("mtu")), "master": str(link.get("master")),
+               "up": str("UP" in link.get("flags", []))}.get(fact)
+        if now != value:
+            return False
+    return True
+
+
+def _still_there(provider: Provider, views: dict[str, HostView], record: dict[str, str],
+                 device: Device | None) -> bool:
+    shows = json.loads(record.get("shows", "{}"))
+    if shows and all(key.startswith(("link:", "fdb:")) for key in shows):
+        return tenant_facts_there(provider, record["host"], views[record["host"]], shows)
+    return still_there(record, device)
+
+
 def still_there(record: dict[str, str], device: Device | None) -> bool:
     """Whether the fault `record` describes is still on the host (`device`: the one there now)."""
     if "shows" not in record:
@@ -155,7 +238,7 @@ def survey(provider: Provider, records: list[dict[str, str]], exercise: bool) ->
         views: dict[str, HostView] = dict(zip(hosts, pool.map(lambda h: look(provider, h), hosts), strict=True))
     now = {Target(h, t.name): on_host(provider, h, views[h], t.name) for h in hosts for t in lab.tunnels_of(h)}
     broken = [r for r in records if Target(r["host"], r["tunnel"]) in now
-              and still_there(r, now[Target(r["host"], r["tunnel"])])]
+              and _still_there(provider, views, r, now[Target(r["host"], r["tunnel"])])]
     result = Survey(exercise, now, broken, {})
     for target, device in now.items():
         prior = result.prior(target)
@@ -204,6 +287,10 @@ def nothing_yet(lab: Lab, ref: str) -> NetlabError:
 
 
 def check_host(lab: Lab, host: str | None) -> None:
+    if host is not None and host in lab.tenants:
+        raise NetlabError(f"{host} is a tenant of lab {lab.name}: netlab break's faults are on the hosts",
+                          hint=f"break its host: --host {lab.tenants[host].host} (tenant-mtu and tenant-wrong-bridge "
+                               "break a tenant there)")
     if host is not None and host not in lab.hosts:
         raise NetlabError(f"lab {lab.name} has no host {host!r}", hint=f"hosts: {', '.join(lab.hosts)}")
 
@@ -241,7 +328,8 @@ def plan(provider: Provider, s: Survey, fault: str, target: Target) -> tuple[lis
         commands.append(f"ip link set {lab.underlay.interface} mtu {base.underlay_mtu}")
     if effect.changed is not None or s.prior(target) is not None:
         commands += build(lab, target.host, base, effect.changed, replace=exists)
-    commands += effect.commands
+    prefix = str(provider.ansible_group_vars().get("netlab_tenant_prefix", ""))
+    commands += [c.replace(TENANT_NS, prefix) for c in effect.commands]
     record = {"fault": fault, "host": target.host, "tunnel": target.tunnel, "shows": json.dumps(effect.shows)}
     if s.exercise:
         record["before"] = base.to_json()

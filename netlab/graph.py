@@ -4,7 +4,8 @@ What the picture shows, from the lab alone (nothing needs to be up): every under
 its subnet, every host with its underlay address on its segment, every router with its address
 on each segment it joins, and every tunnel as its own node (name, type, VNI or key, group, TTL,
 UDP port) joined by dashed lines to its endpoints, each line labelled with the endpoint's tunnel
-address. The same description is written as Graphviz DOT (built with the `graphviz` package,
+address; tenants behind their host's bridge (the bridge joined to its host, each tenant to its
+bridge with its address). The same description is written as Graphviz DOT (built with the `graphviz` package,
 drawn to SVG/PNG by Graphviz's `dot` program) or as Mermaid text (for Markdown pages).
 """
 
@@ -27,12 +28,14 @@ _SEGMENT_STYLE = {"shape": "box", "style": "rounded,filled", "fillcolor": "#eeee
 _HOST_STYLE = {"shape": "box", "style": "filled", "fillcolor": "#dbe9f6", "color": "#3b6ea5"}
 _ROUTER_STYLE = {"shape": "octagon", "style": "filled", "fillcolor": "#fde9c9", "color": "#b07a1f"}
 _TUNNEL_STYLE = {"shape": "hexagon", "style": "filled", "fillcolor": "#e3f4de", "color": "#3d8b37"}
+_BRIDGE_STYLE = {"shape": "box", "style": "rounded,filled", "fillcolor": "#f2e6f7", "color": "#7a4a94"}
+_TENANT_STYLE = {"shape": "component", "style": "filled", "fillcolor": "#fff7d6", "color": "#a08a2a"}
 
 
 @dataclass(frozen=True)
 class Node:
     id: str
-    kind: str  # segment | host | router | tunnel
+    kind: str  # segment | host | router | tunnel | bridge | tenant
     lines: tuple[str, ...]  # the label, one line each; the first is the name
 
 
@@ -96,7 +99,22 @@ def topology(lab: Lab) -> Topology:
         for host, address in t.endpoints.items():
             # A bridged tunnel's endpoint may have no address: its edge carries no label.
             topo.edges.append(Edge(_id("tunnel", t.name), _id("host", host), address or "", overlay=True))
+    add_tenants(topo, lab)
     return topo
+
+
+def add_tenants(topo: Topology, lab: Lab) -> None:
+    """Each tenant behind its host's bridge: a node for every bridge that has tenants on a host
+    (joined to the host, labelled with its uplink tunnel), and each tenant joined to its bridge,
+    labelled with its eth0 address."""
+    for name, tenant in lab.tenants.items():
+        t = lab.tunnel(tenant.tunnel)
+        bridge = _id("bridge", f"{tenant.host}_{t.bridge}")
+        if not any(n.id == bridge for n in topo.nodes):
+            topo.nodes.append(Node(bridge, "bridge", (str(t.bridge), f"bridge on {tenant.host}")))
+            topo.edges.append(Edge(bridge, _id("host", tenant.host), f"uplink {t.name}", overlay=False))
+        topo.nodes.append(Node(_id("tenant", name), "tenant", (name, f"tenant on {t.name}")))
+        topo.edges.append(Edge(_id("tenant", name), bridge, f"eth0 {tenant.ip}", overlay=False))
 
 
 def _orient_from_hosts(topo: Topology) -> None:
@@ -138,7 +156,8 @@ def dot_source(lab: Lab) -> str:
         "label": f"{topo.name}: {topo.title}" if topo.title else topo.name, "labelloc": "t", "fontsize": "16",
         "fontname": "Helvetica", "rankdir": "TB", "nodesep": "0.5", "ranksep": "0.7",
     }, node_attr={"fontname": "Helvetica", "fontsize": "11"}, edge_attr={"fontname": "Helvetica", "fontsize": "9"})
-    styles = {"segment": _SEGMENT_STYLE, "host": _HOST_STYLE, "router": _ROUTER_STYLE, "tunnel": _TUNNEL_STYLE}
+    styles = {"segment": _SEGMENT_STYLE, "host": _HOST_STYLE, "router": _ROUTER_STYLE, "tunnel": _TUNNEL_STYLE,
+              "bridge": _BRIDGE_STYLE, "tenant": _TENANT_STYLE}
     for node in topo.nodes:
         graph.node(node.id, label="\n".join(node.lines), **styles[node.kind])
     for edge in topo.edges:
@@ -165,7 +184,8 @@ def render_image(lab: Lab, fmt: str) -> bytes:
 
 
 # -- Mermaid ----------------------------------------------------------------------------------------
-_MERMAID_SHAPES = {"segment": ("[(", ")]"), "host": ("[", "]"), "router": ("{{", "}}"), "tunnel": ("([", "])")}
+_MERMAID_SHAPES = {"segment": ("[(", ")]"), "host": ("[", "]"), "router": ("{{", "}}"), "tunnel": ("([", "])"),
+                   "bridge": ("(", ")"), "tenant": ("[/", "/]")}
 
 
 def mermaid(lab: Lab) -> str:
@@ -180,11 +200,11 @@ def mermaid(lab: Lab) -> str:
     for edge in topo.edges:
         link = "-.-" if edge.overlay else "---"
         lines.append(f'    {edge.a} {link}|"{_mermaid_text(edge.label)}"| {edge.b}')
-    for kind in ("segment", "host", "router", "tunnel"):
+    for kind in ("segment", "host", "router", "tunnel", "bridge", "tenant"):
         ids = [n.id for n in topo.nodes if n.kind == kind]
         if ids:
             style = {"segment": _SEGMENT_STYLE, "host": _HOST_STYLE, "router": _ROUTER_STYLE,
-                     "tunnel": _TUNNEL_STYLE}[kind]
+                     "tunnel": _TUNNEL_STYLE, "bridge": _BRIDGE_STYLE, "tenant": _TENANT_STYLE}[kind]
             lines.append(f"    classDef {kind} fill:{style['fillcolor']},stroke:{style['color']}")
             lines.append(f"    class {','.join(ids)} {kind}")
     return "\n".join(lines) + "\n"

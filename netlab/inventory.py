@@ -12,6 +12,10 @@ FILE` reads: a lab brought up on one provider can be configured as a set of exis
   the user's ~/.ansible. Such an inventory reaches namespaces on this machine: it is no
   --inventory for the ssh provider.
 - ssh: the lab's ssh_config, which maps each host name to its machine.
+
+Tenants are listed in a group `tenants`: on netns each is its namespace, reached like a host; on
+the VM providers Ansible cannot enter a namespace inside a VM, so a tenant's entry reaches its
+host and names the namespace (netlab_tenant_namespace) its commands must run in.
 """
 
 from __future__ import annotations
@@ -65,7 +69,26 @@ def lab_inventory(provider: Provider) -> dict[str, Any]:
     machines = {m: reach_vars(provider, m) for m in lab.machines}
     group: dict[str, Any] = {"hosts": machines, "vars": {"netlab_lab": lab.name}}
     routers = {"hosts": {r: {} for r in lab.routers}}
-    return {"all": {"children": {lab.name.replace("-", "_"): group, "netlab_routers": routers}}}
+    children = {lab.name.replace("-", "_"): group, "netlab_routers": routers}
+    if lab.tenants:
+        children["tenants"] = {"hosts": tenant_entries(provider)}
+    return {"all": {"children": children}}
+
+
+def tenant_entries(provider: Provider) -> dict[str, dict[str, Any]]:
+    """Each tenant, in a `tenants` group of its own (never the lab's group: site.yml configures
+    machines, and a tenant is made by its host). On netns the connection plugin enters a tenant's
+    namespace as it enters a host's; on VMs Ansible cannot enter a namespace inside the VM: a
+    tenant's entry reaches its host, and says which namespace to run commands in."""
+    lab = provider.lab
+    prefix = provider.ansible_group_vars().get("netlab_tenant_prefix", "")
+    out = {}
+    for name, spec in lab.tenants.items():
+        inside = provider.needs_connection_plugin
+        reach = reach_vars(provider, name if inside else spec.host)
+        out[name] = {**reach, "netlab_tenant_host": spec.host, "netlab_tenant_namespace": prefix + name,
+                     "netlab_tenant_reached": "inside its namespace" if inside else "through its host"}
+    return out
 
 
 def plugin_env(provider: Provider) -> dict[str, str]:
@@ -92,4 +115,10 @@ def inventory_text(provider: Provider) -> str:
                    "# on this machine: it is not an --inventory for netlab's ssh provider.\n")
     else:
         header += "# or:  netlab up LAB --provider ssh --inventory THIS-FILE --name OTHER\n"
+    if lab.tenants and provider.needs_connection_plugin:
+        header += ("# Group tenants: each tenant's namespace, entered like a host's (its host: netlab_tenant_host).\n")
+    elif lab.tenants:
+        header += ("# Group tenants: Ansible cannot enter a namespace inside a VM, so a tenant's entry reaches its\n"
+                   "# HOST (netlab_tenant_host): run its commands as `ip netns exec {{ netlab_tenant_namespace }}\n"
+                   "# CMD` (or use `netlab exec LAB TENANT -- CMD`).\n")
     return header + yaml.safe_dump(lab_inventory(provider), sort_keys=False, default_flow_style=False)

@@ -104,7 +104,7 @@ def complete_lab(incomplete: str) -> list[tuple[str, str]]:
 
 
 def complete_host(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
-    """The hosts (and routers) of the lab named earlier on the command line."""
+    """The hosts, routers and tenants of the lab named earlier on the command line."""
     named = ctx.params.get("lab")
     # Completing an option's value, the parse stops short of the lab: then the first word of the
     # line being completed (the shell hands it over in the environment) that is a lab is the one.
@@ -121,6 +121,7 @@ def complete_host(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
             continue
         machines = [(h, f"host {spec.ip}") for h, spec in lab.hosts.items()]
         machines += [(r, "router") for r in lab.routers]
+        machines += [(t, f"tenant {spec.ip} on {spec.host}") for t, spec in lab.tenants.items()]
         return [(name, why) for name, why in machines if name.startswith(incomplete)]
     return []
 
@@ -142,7 +143,8 @@ PROVIDER_HELP = {
 
 LabArg = Annotated[str, typer.Argument(help="a catalog lab (see netlab list), a lab file path, or a lab that is up "
                                        "(see netlab ls)", autocompletion=complete_lab, metavar="LAB")]
-HostArg = Annotated[str, typer.Argument(help="host name (see netlab status LAB)", autocompletion=complete_host,
+HostArg = Annotated[str, typer.Argument(help="a host, router or tenant (see netlab status LAB)",
+                                        autocompletion=complete_host,
                                         metavar="HOST")]
 
 

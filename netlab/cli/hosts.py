@@ -45,20 +45,20 @@ def _run_on_host(lab: str, host: str, provider: str | None, command: list[str],
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
              epilog=examples("sudo netlab exec lab10 boxA -- ip -d link show vxlan0",
-                             "sudo netlab exec lab10 boxC -- bridge fdb show dev vxlan0"))
+                             "sudo netlab exec tenants web1 -- ping -c 3 10.100.0.2"))
 def exec(
     lab: LabArg,
     host: HostArg,
     command: Annotated[list[str], typer.Argument(help="command to run (after --)")],
     provider: ProviderOpt = None,
 ) -> None:
-    """Run a command on a host and exit with its exit code."""
+    """Run a command on a host (a router, a tenant) and exit with its exit code."""
     _run_on_host(lab, host, provider, command, interactive=False)
 
 
-@app.command(epilog=examples("sudo netlab ssh lab10 boxA", "sudo netlab ssh lab10-routed gw"))
+@app.command(epilog=examples("sudo netlab ssh lab10 boxA", "sudo netlab ssh tenants web1"))
 def ssh(lab: LabArg, host: HostArg, provider: ProviderOpt = None) -> None:
-    """An interactive shell on a host (a router too)."""
+    """An interactive shell on a host (a router or a tenant too: inside its namespace, named after it)."""
     # bash when the host has it (every netlab image and Vagrant box does), else sh.
     shell = 'command -v bash >/dev/null && exec bash -l || exec sh -l'
     _run_on_host(lab, host, provider, ["sh", "-c", shell], interactive=True)
@@ -92,7 +92,8 @@ class _Copier(threading.Thread):
                              "sudo netlab capture lab10 -w - | wireshark -k -i -"))
 def capture(
     lab: LabArg,
-    host: Annotated[str | None, typer.Option("--host", help="capture on this host's (or router's) NIC",
+    host: Annotated[str | None, typer.Option("--host", help="capture on this host's (or router's) NIC; a "
+                                             "tenant's: on its eth0, inside its namespace (inner frames)",
                                              autocompletion=complete_host)] = None,
     segment: Annotated[str | None, typer.Option("--segment", help="capture on this underlay segment "
                                                 "(routed labs: compare the TTL on both sides of a router)")] = None,
@@ -101,7 +102,8 @@ def capture(
     write: Annotated[str | None, typer.Option("-w", help="write a pcap file instead of printing; - for "
                                               "standard output (| wireshark -k -i -)")] = None,
     ping: Annotated[tuple[str, str] | None, typer.Option("--ping", metavar="SRC DST",
-                    help="make traffic: SRC pings DST (a host: its tunnel address; or an IP) while capturing")] = None,
+                    help="make traffic: SRC pings DST (a host: its tunnel address; a tenant: its address; or an IP) "
+                    "while capturing")] = None,
     provider: ProviderOpt = None,
     filter: Annotated[list[str] | None, typer.Argument(help="tcpdump filter, e.g. udp port 4789 "
                                                        "(default: everything but IPv6 noise)")] = None,

@@ -23,7 +23,11 @@ def inventory(
     configure the same machines as another lab: netlab up LAB --provider ssh --inventory FILE
     (not a netns lab's: it reaches namespaces on this machine). For a netns lab, Ansible uses
     netlab's connection plugin from netlab's package: the file's header and netlab say how
-    (ANSIBLE_CONNECTION_PLUGINS); nothing is written to ~/.ansible."""
+    (ANSIBLE_CONNECTION_PLUGINS); nothing is written to ~/.ansible.
+
+    Tenants are in a group `tenants`: on netns each is its own namespace; on VMs an entry reaches
+    the tenant's host (Ansible cannot enter a namespace inside a VM) and names the namespace to
+    run its commands in (`ip netns exec NAMESPACE CMD`)."""
     from pathlib import Path
 
     from netlab.inventory import inventory_text, use_command

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -26,7 +26,10 @@ from netlab.cli.app import (
     quiet,
 )
 from netlab.errors import NetlabError
-from netlab.providers.base import MachineEvent
+from netlab.providers.base import HostStatus, MachineEvent
+
+if TYPE_CHECKING:
+    from netlab.model import Lab
 
 
 @app.command(epilog=examples("sudo netlab up lab10", "sudo netlab up lab10-routed --provider qemu --no-overlay"))
@@ -127,27 +130,35 @@ def down(lab: LabArg, provider: ProviderOpt = None) -> None:
     out.print(f"lab {session.lab.name} is down", highlight=False)
 
 
-@app.command(epilog=examples("sudo netlab status lab10", "sudo netlab status lab10 --json | jq '.hosts[].state'"))
+@app.command(epilog=examples("sudo netlab status lab10",
+                             "sudo netlab status tenants --json | jq '.tenants[] | {tenant, host, state}'"))
 def status(
     lab: LabArg,
     provider: ProviderOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object: lab, provider, phase, mode, hosts "
-                                          "(host, state, interfaces)")] = False,
+                                          "(host, state, interfaces), tenants (tenant, host, tunnel, bridge, "
+                                          "state, interfaces)")] = False,
 ) -> None:
-    """Hosts of a lab, their state and interfaces (exit 1 when a host is not running)."""
+    """Hosts and tenants of a lab, their state and interfaces (exit 1 when one is not running)."""
     try:
         session = open_session(lab, provider)
-        hosts = session.provider.status()
+        found = session.provider.status()
+        tenants = [h for h in found if h.host in session.lab.tenants]
+        hosts = [h for h in found if h.host not in session.lab.tenants]
+        if session.lab.tenants and not tenants:  # VMs: each tenant is read inside its host
+            tenants = session.provider.tenant_status({h.host for h in hosts if h.state == "running"})
     except NetlabError as exc:
         fail(exc)
     record = session.provider.state.read()
     phase = record.phase if session.provider.state.exists else "not up"
     mode = mode_of(record.overlay) if session.provider.state.exists else ""
-    running = all(h.state == "running" for h in hosts)
+    running = all(h.state == "running" for h in (*hosts, *tenants))
     if as_json:
         print_json({"lab": session.lab.name, "provider": session.provider.name, "phase": phase, "mode": mode,
                     "running": running,
-                    "hosts": [{"host": h.host, "state": h.state, "interfaces": h.interfaces} for h in hosts]})
+                    "hosts": [{"host": h.host, "state": h.state, "interfaces": h.interfaces} for h in hosts],
+                    "tenants": [{"tenant": h.host, **_tenant_place(session.lab, h.host), "state": h.state,
+                                 "interfaces": h.interfaces} for h in tenants]})
         raise typer.Exit(0 if running else 1)
     out.print(f"lab {session.lab.name}: {phase}{', ' + mode if mode else ''} (provider {session.provider.name})",
               highlight=False)
@@ -163,8 +174,31 @@ def status(
                 str(iface["state"]), str(iface["mtu"]), " ".join(iface["addresses"]),
             )
     out.print(table)
+    if tenants:
+        _print_tenants(session.lab, tenants)
     if not running:
         raise typer.Exit(1)
+
+
+def _tenant_place(lab: Lab, tenant: str) -> dict[str, str | None]:
+    spec = lab.tenants[tenant]
+    return {"host": spec.host, "tunnel": spec.tunnel, "bridge": lab.tunnel(spec.tunnel).bridge}
+
+
+def _print_tenants(lab: Lab, tenants: list[HostStatus]) -> None:
+    """One row a tenant: where it lives (host, bridge, tunnel) and its eth0 as it sees it."""
+    from netlab.render.tenants import TENANT_IFNAME
+
+    table = Table(title="tenants")
+    for col in ("tenant", "host", "bridge", "tunnel", "state", "eth0", "mtu", "address"):
+        table.add_column(col)
+    for t in tenants:
+        place = _tenant_place(lab, t.host)
+        eth0 = next((i for i in t.interfaces if i["name"] == TENANT_IFNAME), None)
+        table.add_row(t.host, str(place["host"]), str(place["bridge"]), str(place["tunnel"]), t.state,
+                      str(eth0["state"]) if eth0 else "missing", str(eth0["mtu"]) if eth0 else "",
+                      " ".join(eth0["addresses"]) if eth0 else "")
+    out.print(table)
 
 
 def mode_of(overlay: bool) -> str:

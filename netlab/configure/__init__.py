@@ -37,9 +37,10 @@ def configure(provider: Provider, progress: Progress, via: str = "default",
     how = provider.configurer
     if via == "ansible" and how == "ip-batch":
         how = "ansible"
-    if overlay:
-        return CONFIGURERS[how](provider, progress, prune=True)
-    return to_exercise(provider, progress, how)
+    # What the provider removed already (a tenant's namespace, its cable with it) is a change too.
+    gone = [f"{machine}: removed (no longer in the lab)" for machine in provider.removed]
+    changes = CONFIGURERS[how](provider, progress, prune=True) if overlay else to_exercise(provider, progress, how)
+    return changes if changes is None else [*gone, *changes]
 
 
 def to_exercise(provider: Provider, progress: Progress, how: str = "ip-batch") -> list[str] | None:

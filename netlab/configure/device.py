@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from netlab.configure.bridged import of_bridge
 from netlab.configure.ipbatch import current_links, host_vars_tunnel
 from netlab.model import Lab
 from netlab.providers.base import Provider
@@ -102,12 +103,22 @@ def _key(value: Any) -> int | None:
     return int(ipaddress.IPv4Address(text)) if "." in text else int(text)
 
 
+NOT_BRIDGED: dict[str, Any] = {"bridge": None, "arp_suppress": False, "static": [], "neighbours": [], "tenants": []}
+
+
 def build(lab: Lab, host: str, device: Device, changed: dict[str, Any] | None = None,
           replace: bool = True) -> list[str]:
     """The commands that make `device` (with some variables `changed`) from the same template as
     netlab's own devices; `replace`: delete the one there first."""
-    variables = {**device.vars, **(changed or {})}
+    # A device read from a host (a student's, or one recorded by an older netlab) says nothing of
+    # bridges: it is none's port, with no tenants or entries of its own.
+    variables = {**NOT_BRIDGED, **device.vars, **(changed or {})}
+    bridge = (variables.get("bridge") or {}).get("name")
+    if bridge:
+        variables["tenants"] = []  # a port of a bridge: the tenants' cables stay as they are
     lines = command_lines(host_script(lab, host, {"netlab_tunnels": [variables]}).overlay)
+    if bridge:
+        lines = [line for line in lines if not of_bridge(line, bridge)]
     name = device.name
     # The template names every parameter its type has; a student's device may have been made
     # without one (no `local`, no `dev`): left out again, or the rebuilt device would differ.

@@ -16,8 +16,13 @@ from typing import Any
 
 from netlab.configure.bridged import (
     bridge_differences,
+    of_bridge,
     parse_links,
+    port_differences,
+    static_changes,
     static_differences,
+    static_fix,
+    tenant_differences,
     tenant_query,
     unit_devices,
 )
@@ -26,7 +31,7 @@ from netlab.model import Lab, Tunnel
 from netlab.providers.base import Progress, Provider
 from netlab.render.hostvars import host_vars
 from netlab.render.scripts import batches, command_lines, host_script, router_installer
-from netlab.render.tenants import TENANT_IFNAME
+from netlab.render.tenants import TENANT_IFNAME, macs_behind, veth_name
 from netlab.tunnels import KERNEL_DEVICES
 
 BATCH_TIMEOUT = 60.0
@@ -129,10 +134,26 @@ def configure_host(provider: Provider, host: str, prune: bool = True) -> list[st
             changes.append(f"{host}: {t.name} created")
             stale = [d for d in unit_devices(lab, host, t) if d in links]
         else:
-            why = [*device_differences(lab, host, t, link, fdb.get(t.name)),
-                   *bridge_differences(lab, host, t, links, tenant_links),
-                   *static_differences(lab, host, t, fdb.get(t.name))]
+            own = bridge_differences(lab, host, t, links, tenant_links)
+            why = [*device_differences(lab, host, t, link, fdb.get(t.name)), *port_differences(t, links)]
+            if why and not own and t.bridge:
+                # The bridge is right: the tunnel device alone is remade and joins it again; the
+                # tenants stay plugged in (a `reset` after a fault on the device costs them nothing).
+                commands += [f"ip link del {t.name}", *port_commands(lab, host, t, variables)]
+                changes.append(f"{host}: {t.name} rebuilt ({'; '.join(why)})")
+                part_commands, part_changes = part_fixes(provider, host, t, links, tenant_links, None, variables)
+                commands += part_commands
+                changes += part_changes
+                continue
+            why += own
             if not why:
+                # The tunnel and its bridge are right: only the tenants' cables and the static
+                # entries that differ are remade (a tenant added, moved or changed costs the
+                # others nothing: their cables keep their ifindex, no packet is lost).
+                part_commands, part_changes = part_fixes(provider, host, t, links, tenant_links,
+                                                         fdb.get(t.name), variables)
+                commands += part_commands
+                changes += part_changes
                 continue
             stale = [d for d in unit_devices(lab, host, t) if d in links]
             changes.append(f"{host}: {t.name} rebuilt ({'; '.join(why)})")
@@ -145,6 +166,62 @@ def configure_host(provider: Provider, host: str, prune: bool = True) -> list[st
     if changes:
         run_commands(provider, host, commands)
     return changes
+
+
+def part_fixes(provider: Provider, host: str, t: Tunnel, links: dict[str, dict[str, Any]],
+               tenant_links: dict[str, dict[str, Any] | None], entries: list[dict[str, Any]] | None,
+               variables: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The commands (and what they change) that remake only the tenants' cables and static entries
+    of `t` on `host` that differ from the lab."""
+    lab = provider.lab
+    commands: list[str] = []
+    changes: list[str] = []
+    # The entries first: a tenant moved here must find no static entry sending its MAC to its old
+    # VTEP when its cable comes up (the bridge would move that entry to the cable as it learns).
+    fixes = static_fix(lab, host, t, entries)
+    if fixes:
+        commands += fixes + stale_neighbours(provider, host, t, entries)
+    for name, why in tenant_differences(lab, host, t, links, tenant_links).items():
+        if veth_name(name) in links:
+            commands.append(f"ip link del {veth_name(name)}")  # its eth0 goes with it
+        commands += tenant_commands(lab, host, t, name, variables)
+        changes.append(f"{host}: tenant {name} cabled to {t.bridge} ({why})")
+    if fixes:
+        why = "; ".join(static_differences(lab, host, t, entries))
+        changes.append(f"{host}: {t.name} static entries updated ({why})")
+    return commands, changes
+
+
+def stale_neighbours(provider: Provider, host: str, t: Tunnel, entries: list[dict[str, Any]] | None) -> list[str]:
+    """arp_suppress: the permanent neighbour entries of MACs the lab no longer has (a tenant removed)."""
+    if not (t.arp_suppress and t.bridge):
+        return []
+    wanted = {mac for mac, _, _ in macs_behind(provider.lab, host, t)}
+    gone = {mac for mac, _ in static_changes(provider.lab, host, t, entries)[1]} - wanted
+    if not gone:
+        return []
+    result = provider.run(host, ["ip", "-j", "neigh", "show", "dev", t.bridge, "nud", "permanent"])
+    try:
+        neighbours = json.loads(result.stdout or "[]")
+    except ValueError:
+        return []
+    return [f"ip neigh del {n['dst']} dev {t.bridge}" for n in neighbours
+            if isinstance(n, dict) and n.get("lladdr") in gone and "dst" in n]
+
+
+def port_commands(lab: Lab, host: str, t: Tunnel, variables: dict[str, Any]) -> list[str]:
+    """The commands of a bridged tunnel's device alone, made a port of the bridge that is there."""
+    lines = tunnel_commands(lab, host, t, {"tenants": []}, variables)
+    return [line for line in lines if not of_bridge(line, t.bridge or "")]
+
+
+def tenant_commands(lab: Lab, host: str, t: Tunnel, tenant: str, variables: dict[str, Any]) -> list[str]:
+    """The commands of one tenant's cable, from the same template as the whole unit: the tunnel
+    rendered with that tenant alone, less the tunnel rendered with none."""
+    tenants = host_vars_tunnel(lab, host, t)["tenants"]
+    alone = tunnel_commands(lab, host, t, {"tenants": [v for v in tenants if v["name"] == tenant]}, variables)
+    without = set(tunnel_commands(lab, host, t, {"tenants": []}, variables))
+    return [line for line in alone if line not in without]
 
 
 def current_links(provider: Provider, host: str) -> tuple[dict[str, dict[str, Any]], set[tuple[str, str]]]:
@@ -187,7 +264,8 @@ def current_flood_lists(provider: Provider, host: str, tunnels: list[Tunnel]) ->
         except ValueError:
             continue
         if isinstance(entries, list):
-            out[t.name] = [e for e in entries if isinstance(e, dict) and "dst" in e]
+            # Head-end and static entries (dst), and the bridge's static entries (master).
+            out[t.name] = [e for e in entries if isinstance(e, dict) and ("dst" in e or "master" in e)]
     return out
 
 
@@ -228,7 +306,7 @@ def device_differences(lab: Lab, host: str, t: Tunnel, link: dict[str, Any],
     if mac and link.get("address") != mac:
         why.append(f"MAC is {link.get('address')}, netlab gives it {mac}")
     if entries is not None:
-        flood_to = {e["dst"] for e in entries if e.get("mac") == "00:00:00:00:00:00"}
+        flood_to = {e["dst"] for e in entries if e.get("mac") == "00:00:00:00:00:00" and "dst" in e}
         peers = {lab.hosts[h].ip for h in t.endpoints if h != host}
         if flood_to != peers:
             why.append(f"floods to {', '.join(sorted(flood_to)) or 'nobody'}, lab says {', '.join(sorted(peers))}")

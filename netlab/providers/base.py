@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -80,6 +81,9 @@ class Provider(ABC):
     def __init__(self, lab: Lab, state: LabState) -> None:
         self.lab = lab
         self.state = state
+        # Machines (hosts, routers, tenants) `create` removed because the lab file no longer has
+        # them: a change `up` reports like the configuration's own.
+        self.removed: list[str] = []
 
     def machine_event(self, machine: str, stage: str) -> None:
         if self.on_machine is not None:
@@ -119,6 +123,22 @@ class Provider(ABC):
         host = self.lab.tenants[tenant].host
         return self.host_argv(host, ["ip", "netns", "exec", tenant, *named], interactive=interactive)
 
+    def tenant_status(self, running: set[str]) -> list[HostStatus]:
+        """Each tenant: its eth0, read inside its namespace on its host (if that one is `running`)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(tenant: str) -> HostStatus:
+            if self.lab.tenants[tenant].host not in running:
+                return HostStatus(tenant, "stopped")
+            result = self.run(tenant, ["ip", "-j", "addr", "show"], timeout=20)
+            return HostStatus(tenant, "running", interfaces_of(result.stdout)) if result.ok \
+                else HostStatus(tenant, "missing")
+
+        if not self.lab.tenants:
+            return []
+        with ThreadPoolExecutor(max_workers=min(16, len(self.lab.tenants))) as pool:
+            return list(pool.map(one, self.lab.tenants))
+
     def batch_argv(self, host: str, tool: str, *options: str) -> list[str]:
         """argv that runs `tool OPTIONS -batch -` (ip or bridge, commands on stdin) on `host`."""
         return self.host_argv(host, [tool, *options, "-batch", "-"])
@@ -140,6 +160,23 @@ class Provider(ABC):
 
     def testinfra_options(self) -> dict[str, Any]:
         return {}
+
+
+def interfaces_of(ip_json: str) -> list[dict[str, Any]]:
+    """`ip -j addr show` -> name, state, MTU and addresses of each interface but lo."""
+    try:
+        links = json.loads(ip_json or "[]")
+    except ValueError:
+        return []
+    return [
+        {
+            "name": link["ifname"], "state": link.get("operstate", "?"), "mtu": link.get("mtu"),
+            "addresses": [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
+                          if a.get("scope") != "link"],
+        }
+        for link in links
+        if isinstance(link, dict) and link.get("ifname") not in (None, "lo")
+    ]
 
 
 def run_argv(argv: list[str], timeout: float, input: str | None = None) -> CommandResult:

@@ -20,7 +20,8 @@ from typing import Any
 from netlab.errors import NetlabError, ToolMissing
 from netlab.files import private_dir
 from netlab.model import Lab
-from netlab.providers.base import Availability, HostStatus, Progress, Provider
+from netlab.providers.base import Availability, HostStatus, Progress, Provider, interfaces_of
+from netlab.render.tenants import TENANT_IFNAME
 from netlab.state import Resource
 from netlab.tools import namespaces
 from netlab.tools.processes import stop_processes
@@ -178,9 +179,15 @@ class NetnsProvider(Provider):
         missing = [n for n in wanted if n not in present]
         gone = sorted(n for n in self._ownership(present).ours if n not in wanted)
         if gone:
-            # Hosts taken out of the lab file: their namespaces (and cables) go.
+            # Hosts and tenants taken out of the lab file: their namespaces (and cables) go.
             progress(f"removing {', '.join(n.rsplit('.', 1)[1] for n in gone)} (no longer in the lab)")
+            # A namespace's devices go some time after the namespace: a tenant's cable is cut first,
+            # or its host's end could still be there when the configuration looks (and gone when
+            # it removes it).
+            _ip("-force", "-batch", "-", input="".join(f"netns exec {n} ip link del {TENANT_IFNAME}\n" for n in gone),
+                check=False)
             namespaces.delete(gone)
+            self.removed = [n.rsplit(".", 1)[1] for n in gone]
         self.state.record(*(Resource("netns", n) for n in wanted))
         token = self.state.token
         assert token is not None  # the state has been written: its folder is made
@@ -188,6 +195,12 @@ class NetnsProvider(Provider):
         if missing:
             progress(f"creating {len(missing)} namespaces")
             _ip("-batch", "-", input="".join(f"netns add {n}\n" for n in missing))
+            # A machine's loopback is up, as on any booted machine: whichever way configures the
+            # lab then finds the same devices (the fast path, Ansible). Tenants' come from the template.
+            machines = {self.ns(m) for m in self.lab.machines}
+            loopbacks = "".join(f"netns exec {n} ip link set lo up\n" for n in missing if n in machines)
+            if loopbacks:
+                _ip("-batch", "-", input=loopbacks, check=False)
         if self.switch in missing:
             self._wire()
         else:
@@ -301,6 +314,7 @@ class NetnsProvider(Provider):
             namespaces.delete(doomed)
 
     def status(self) -> list[HostStatus]:
+        """Every machine and tenant: each is a namespace here."""
         present = existing_namespaces()
         out = []
         for host in self.lab.nodes:
@@ -309,17 +323,7 @@ class NetnsProvider(Provider):
                 out.append(HostStatus(host, "missing"))
                 continue
             proc = _ip("-n", ns, "-j", "addr", "show", check=False)
-            interfaces = [
-                {
-                    "name": link["ifname"],
-                    "state": link.get("operstate", "?"),
-                    "mtu": link.get("mtu"),
-                    "addresses": [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
-                                  if a.get("scope") != "link"],
-                }
-                for link in json.loads(proc.stdout or "[]")
-                if link["ifname"] != "lo"
-            ]
+            interfaces = interfaces_of(proc.stdout)
             out.append(HostStatus(host, "running", interfaces))
         return out
 
