@@ -110,7 +110,7 @@ def configure_host(provider: Provider, host: str, prune: bool = True) -> list[st
         commands += removals
     variables = provider.ansible_group_vars()
     script = host_script(lab, host, variables)
-    tenant_links = current_tenant_links(provider, host)
+    tenant_links = current_tenant_links(provider, host, links)
     underlay = links.get(lab.underlay.interface)
     why = underlay_differences(lab, host, underlay)
     fresh = underlay is None or not _global_addresses(underlay)  # a host netlab has not configured yet
@@ -269,11 +269,17 @@ def current_flood_lists(provider: Provider, host: str, tunnels: list[Tunnel]) ->
     return out
 
 
-def current_tenant_links(provider: Provider, host: str) -> dict[str, dict[str, Any] | None]:
+def current_tenant_links(provider: Provider, host: str,
+                         links: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
     """Each tenant on `host`: its eth0 as its namespace reports it (None: missing)."""
     prefix = provider.ansible_group_vars().get("netlab_tenant_prefix", "")
     out: dict[str, dict[str, Any] | None] = {}
     for name, ns in tenant_query(provider.lab, host, prefix):
+        if veth_name(name) not in links:
+            # No cable on this host, so no eth0 of its (a veth's ends go together): nothing to
+            # read. A fresh host of 256 tenants spent a process on each.
+            out[name] = None
+            continue
         proc = _batch(provider, host, "ip", ["addr show"], "-d", "-j", "-n", ns, check=False)
         out[name] = parse_links(proc.stdout.splitlines()[0] if proc.stdout else "").get(TENANT_IFNAME)
     return out
