@@ -34,14 +34,13 @@ from netlab.errors import NetlabError
 from netlab.images import Image, build_image, cached_image, missing_tools
 from netlab.images.build import READY_MARKER, images_root
 from netlab.model import Lab
-from netlab.providers.base import Availability, HostStatus, Progress, Provider
+from netlab.providers.base import Availability, HostStatus, Progress, Provider, interfaces_of
 from netlab.providers.qemu.ssh import SOCKET_PATH_MAX, check_ssh, close_masters, ssh_config_text
 from netlab.providers.qemu.vm import (
     BOOT_TIMEOUT,
     UNDERLAY_SLOT,
     VmSpec,
     free_port,
-    interfaces,
     mac_address,
     mgmt_network,
     read_text,
@@ -325,7 +324,7 @@ class QemuProvider(Provider):
             if self.pid(host) is None:
                 return HostStatus(host, "stopped" if self.disk(host).exists() else "missing")
             result = self.run(host, ["ip", "-j", "addr", "show"], timeout=20)
-            return HostStatus(host, "running", interfaces(result.stdout) if result.ok else [])
+            return HostStatus(host, "running", interfaces_of(result.stdout) if result.ok else [])
 
         with ThreadPoolExecutor(max_workers=max(1, len(self.lab.machines))) as pool:
             return list(pool.map(one, self.lab.machines))

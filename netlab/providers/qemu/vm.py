@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import json
 import shlex
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from netlab.errors import NetlabError
 from netlab.images import Image
@@ -171,23 +169,6 @@ def underlay_rename_script(*names: str) -> str:
                       f"ip link set dev {tmp_name} name {shlex.quote(name)} && "
                       f"ip link set dev {shlex.quote(name)} up; fi")
     return "; ".join(script)
-
-
-def interfaces(ip_json: str) -> list[dict[str, Any]]:
-    """`ip -j addr show` -> name, state, MTU and addresses of each interface but lo."""
-    try:
-        links = json.loads(ip_json or "[]")
-    except ValueError:
-        return []
-    return [
-        {
-            "name": link["ifname"], "state": link.get("operstate", "?"), "mtu": link.get("mtu"),
-            "addresses": [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
-                          if a.get("scope") != "link"],
-        }
-        for link in links
-        if link.get("ifname") != "lo"
-    ]
 
 
 def read_text(path: Path) -> str:
