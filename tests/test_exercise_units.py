@@ -96,6 +96,7 @@ class RecordingProvider:
     def __init__(self, lab: object, state: object) -> None:
         self.lab, self.state = lab, state
         self.sent = RecordingProvider.sent
+        self.removed: list[str] = []  # machines create removed (none: nothing was there)
 
     def batch_argv(self, host: str, tool: str, *options: str) -> list[str]:
         if "-j" in options:  # netlab reading the host: no device yet
