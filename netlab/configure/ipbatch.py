@@ -16,6 +16,7 @@ from typing import Any
 
 from netlab.configure.bridged import (
     bridge_differences,
+    global_addresses,
     of_bridge,
     parse_links,
     port_differences,
@@ -113,7 +114,7 @@ def configure_host(provider: Provider, host: str, prune: bool = True) -> list[st
     tenant_links = current_tenant_links(provider, host, links)
     underlay = links.get(lab.underlay.interface)
     why = underlay_differences(lab, host, underlay)
-    fresh = underlay is None or not _global_addresses(underlay)  # a host netlab has not configured yet
+    fresh = underlay is None or not global_addresses(underlay)  # a host netlab has not configured yet
     if why:
         if not fresh:
             if provider.owns_machines:  # an existing machine's (ssh) other addresses stay
@@ -289,7 +290,7 @@ def underlay_differences(lab: Lab, host: str, link: dict[str, Any] | None) -> li
     if link is None:
         return ["missing"]
     want = ipaddress.ip_interface(host_vars(lab, host)["netlab_underlay"]["address"])
-    have = _global_addresses(link)
+    have = global_addresses(link)
     why = []
     if have != {want}:
         why.append(f"addresses {', '.join(sorted(map(str, have))) or 'none'}, lab says {want}")
@@ -305,7 +306,7 @@ def device_differences(lab: Lab, host: str, t: Tunnel, link: dict[str, Any],
     """Why an existing tunnel device must be rebuilt (empty: it is what the lab says)."""
     why = t.kind.differences(lab, host, t, link)
     own = t.endpoints[host]
-    extra = _global_addresses(link) - ({ipaddress.ip_interface(own)} if own and not t.bridge else set())
+    extra = global_addresses(link) - ({ipaddress.ip_interface(own)} if own and not t.bridge else set())
     if extra:
         why.append(f"extra address {', '.join(sorted(map(str, extra)))}")
     mac = host_vars_tunnel(lab, host, t).get("mac")
@@ -338,14 +339,6 @@ def run_commands(provider: Provider, host: str, commands: list[str]) -> None:
     for tool, lines in batches(commands):
         name, *options = tool.split(" ")
         _batch(provider, host, name, lines, *options)
-
-
-def _global_addresses(link: dict[str, Any]) -> set[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
-    return {
-        ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}")
-        for a in link.get("addr_info", [])
-        if "local" in a and a.get("scope") == "global"
-    }
 
 
 def _batch(provider: Provider, host: str, tool: str, lines: list[str], *options: str,
